@@ -1,0 +1,47 @@
+# veza.infra — every entry point an on-call engineer or CI needs.
+#   make demo   : the real thing on the embedded lab
+#   make test   : everything CI runs (installs what it needs first)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VEZA_VENV ?= /opt/veza-infra/venv
+export VEZA_VENV
+export PATH := $(VEZA_VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help bootstrap test sanity lint unit integration molecule demo clean
+
+help:
+	@echo "make demo    - run the main job on the embedded lab"
+	@echo "make test    - install what is needed, then run every test CI runs"
+	@echo "make sanity | lint | unit | integration | molecule - one stage of make test"
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+# One stage after the other; every stage runs even when an earlier one failed, and the
+# last line says how many stages passed.
+test: bootstrap
+	@bash scripts/run-tests.sh
+
+sanity: bootstrap
+	@bash scripts/run-tests.sh sanity
+
+lint: bootstrap
+	@bash scripts/run-tests.sh lint
+
+unit: bootstrap
+	@bash scripts/run-tests.sh unit
+
+integration: bootstrap
+	@bash scripts/run-tests.sh integration
+
+molecule: bootstrap
+	@bash scripts/run-tests.sh molecule
+
+demo: bootstrap
+	@bash scripts/demo.sh
+
+clean:
+	rm -rf .cache tests/output .pytest_cache

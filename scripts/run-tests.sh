@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Runs the test stages of `make test` (or the ones named as arguments) and prints a summary.
+# Stages: sanity (ansible-test sanity), lint (ansible-lint production profile), unit (pytest
+# tests/unit), integration (pytest tests/integration: real haproxy/prometheus/pglast on
+# loopback), molecule (every roles/*/molecule/* scenario on podman + systemd).
+set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here" || exit 1
+export PATH="${VEZA_VENV:-/opt/veza-infra/venv}/bin:$PATH"
+export ANSIBLE_CONFIG="$here/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$here/.collections"
+export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
+stages=("$@")
+[ ${#stages[@]} -eq 0 ] && stages=(sanity lint unit integration molecule)
+
+stage_sanity() {
+  # ansible-test wants the collection under .../ansible_collections/veza/infra and resolves
+  # the working directory physically, so a link does not do: test a copy of the tracked tree,
+  # outside this checkout (inside it, ansible-test would take the checkout's git file list).
+  local dst; dst="/var/tmp/veza-infra-sanity/$(echo "$here" | sha1sum | cut -c1-12)/ansible_collections/veza/infra"
+  rm -rf "$dst"; mkdir -p "$dst"
+  git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ "$dst/"
+  (cd "$dst" && ansible-test sanity --python 3.11 --color no "$@")
+}
+stage_lint() {
+  ansible-lint --profile production --offline -q
+}
+stage_unit() {
+  python -m pytest -q -p no:cacheprovider tests/unit
+}
+stage_integration() {
+  python -m pytest -q -p no:cacheprovider tests/integration
+}
+stage_molecule() {
+  local rc=0 found=0 scen role
+  for scen in roles/*/molecule/*/molecule.yml; do
+    [ -e "$scen" ] || continue
+    found=1
+    role=$(basename "$(dirname "$(dirname "$(dirname "$scen")")")")
+    local name; name=$(basename "$(dirname "$scen")")
+    echo "== molecule: role $role scenario $name"
+    (cd "roles/$role" && molecule test -s "$name") || rc=1
+  done
+  [ $found -eq 1 ] || echo "molecule: no scenario yet"
+  return $rc
+}
+
+passed=0; failed=0; failed_names=()
+for s in "${stages[@]}"; do
+  echo "=================== stage: $s ==================="
+  start=$(date +%s)
+  if "stage_$s"; then passed=$((passed+1)); r=ok; else failed=$((failed+1)); failed_names+=("$s"); r=FAILED; fi
+  echo "=================== stage: $s $r in $(( $(date +%s) - start )) s ==================="
+done
+[ $failed -gt 0 ] && echo "failed stages: ${failed_names[*]}"
+echo "make-test: $passed passed, $failed failed"
+[ $failed -eq 0 ]
