@@ -45,3 +45,8 @@ demo: bootstrap
 
 clean:
 	rm -rf .cache tests/output .pytest_cache
+
+# Benchmarks print figures (tables + JSON under tests/bench/results/); never part of make test.
+.PHONY: bench
+bench: bootstrap
+	@set -e; for b in tests/bench/bench_*.py; do echo "== $$b"; python "$$b"; done

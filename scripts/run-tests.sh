@@ -16,10 +16,18 @@ stage_sanity() {
   # ansible-test wants the collection under .../ansible_collections/veza/infra and resolves
   # the working directory physically, so a link does not do: test a copy of the tracked tree,
   # outside this checkout (inside it, ansible-test would take the checkout's git file list).
-  local dst; dst="/var/tmp/veza-infra-sanity/$(echo "$here" | sha1sum | cut -c1-12)/ansible_collections/veza/infra"
-  rm -rf "$dst"; mkdir -p "$dst"
+  # SANITY_ARGS passes extra arguments (e.g. "--test pylint plugins/modules/x.py").
+  local base dst rc
+  mkdir -p /var/tmp/veza-infra-sanity
+  base=$(mktemp -d /var/tmp/veza-infra-sanity/run.XXXXXX)
+  dst="$base/ansible_collections/veza/infra"
+  mkdir -p "$dst"
   git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ "$dst/"
-  (cd "$dst" && ansible-test sanity --python 3.11 --color no "$@")
+  # shellcheck disable=SC2086
+  (cd "$dst" && ansible-test sanity --python 3.11 --color no ${SANITY_ARGS:-})
+  rc=$?
+  rm -rf "$base"
+  return $rc
 }
 stage_lint() {
   ansible-lint --profile production --offline -q
