@@ -1,0 +1,342 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2025, veza.infra maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: migration_compat_check
+short_description: Refuse SQL migrations that break the backend-api binary still running
+version_added: 0.1.0
+description:
+  - During a rolling deploy the old and the new C(backend-api) binaries share one PostgreSQL
+    schema. This module parses migration files with the real PostgreSQL parser (C(pglast), the
+    libpg_query binding) and refuses the ones that are not backward compatible.
+  - B(Blocking) findings break the old binary (drop or rename of a column, table or view, column
+    type change, C(ADD COLUMN ... NOT NULL) without default on an existing table,
+    C(SET NOT NULL)) or cannot be checked (C(DO) blocks, dynamic C(EXECUTE)). The module fails
+    when one remains.
+  - B(Warning) findings are safe for the old binary but lock or rewrite a table (index built
+    without C(CONCURRENTLY), constraint without C(NOT VALID), volatile default, ...). They are
+    returned and shown as warnings.
+  - Files are checked in sorted order as one set, so tables and columns created earlier in the
+    set are new and changing them is allowed.
+  - "A statement can carry an inline suppression, a comment on it or just before it, that must
+    give a reason, for example C(-- veza:allow drop-column reason: unused since v1.0.8).
+    A suppression without a reason, or naming an unknown rule, is itself a blocking finding that
+    neither O(force) nor O(ignore_rules) bypasses."
+  - A file that does not parse, is not UTF-8 or is binary makes the module fail with the file,
+    the line and the reason.
+  - Unqualified table names are taken to be in schema C(public).
+  - The rules, their reasons and the safe expand/contract alternatives are listed in the
+    collection's C(docs/migrations.md).
+author:
+  - veza.infra maintainers (@veza)
+requirements:
+  - pglast >= 6 (on the host that runs the module, usually the deploy host)
+  - git (on that host, for O(repo) mode)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads files; it behaves the same in check mode.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  paths:
+    description:
+      - Migration files, or directories whose C(*.sql) files are checked (not recursively).
+      - All files are sorted by path and checked as one set.
+      - Mutually exclusive with O(repo).
+    type: list
+    elements: path
+  repo:
+    description:
+      - Git work tree on the host that runs the module. The files under O(migrations_dir) that
+        were added or changed since the merge base of O(base_ref) and C(HEAD) are checked
+        (committed, staged, unstaged or untracked), in sorted order.
+      - Mutually exclusive with O(paths). Requires O(migrations_dir).
+    type: path
+  base_ref:
+    description:
+      - Git revision the migrations are compared with, in O(repo) mode. It must exist in the
+        repository (fetch it first); a missing ref fails the module.
+    type: str
+    default: origin/main
+  migrations_dir:
+    description:
+      - Directory of the C(.sql) migrations, relative to O(repo).
+    type: str
+  force:
+    description:
+      - Conscious bypass (the runbook's C(FORCE_MIGRATE=1)). Blocking findings are reported as
+        warnings, each one is shown as a warning, and the module succeeds.
+      - Parse errors, unreadable files and invalid suppressions still fail.
+    type: bool
+    default: false
+  ignore_rules:
+    description:
+      - Rule ids whose findings are dropped (they are returned in RV(suppressed)).
+      - C(invalid-suppression) cannot be ignored.
+    type: list
+    elements: str
+    default: []
+notes:
+  - The module never changes anything; RV(ignore:changed) is always V(false).
+  - Statements inside C(DO) blocks are checked where they are plain SQL, but the block itself is
+    still a blocking finding, since conditions, loops and dynamic SQL cannot be followed.
+  - PL/pgSQL functions and procedures are only searched for dynamic C(EXECUTE); their static
+    statements run when they are called, not by the migration.
+seealso:
+  - name: Canary runbook, pre-flight
+    description: The pre-deploy hook this module replaces.
+    link: https://example.invalid/veza/infra/-/tree/main/docs
+  - name: squawk
+    description: A PostgreSQL migration linter; see docs/migrations.md for a comparison.
+    link: https://squawkhq.com/
+"""
+
+EXAMPLES = r"""
+- name: Refuse migrations new since origin/main that break the running binary
+  veza.infra.migration_compat_check:
+    repo: /srv/backend-api
+    base_ref: origin/main
+    migrations_dir: migrations
+    force: "{{ lookup('ansible.builtin.env', 'FORCE_MIGRATE') == '1' }}"
+  delegate_to: localhost
+  run_once: true
+
+- name: Check given files and directories, ignoring index-lock warnings
+  veza.infra.migration_compat_check:
+    paths:
+      - /srv/backend-api/migrations
+      - /tmp/hotfix_0042.sql
+    ignore_rules:
+      - index-not-concurrent
+  register: migration_check
+
+- name: Show what would lock tables
+  ansible.builtin.debug:
+    msg: "{{ item.file }}:{{ item.line }} {{ item.rule }}: {{ item.message }}"
+  loop: "{{ migration_check.findings }}"
+"""
+
+RETURN = r"""
+findings:
+  description:
+    - Findings that remain after suppressions and O(ignore_rules), in file and line order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    file:
+      description: Path of the migration file.
+      type: str
+      sample: migrations/0042_drop_email.sql
+    line:
+      description: Line of the statement in the file (1-based).
+      type: int
+      sample: 3
+    statement:
+      description: The statement, whitespace collapsed, cut at 240 characters.
+      type: str
+      sample: ALTER TABLE users DROP COLUMN email
+    rule:
+      description: Rule id.
+      type: str
+      sample: drop-column
+    severity:
+      description: V(blocking) or V(warning); with O(force) every finding is V(warning).
+      type: str
+      sample: blocking
+    bypassed:
+      description: V(true) when the finding was blocking and O(force) bypassed it.
+      type: bool
+      sample: false
+    message:
+      description: What is wrong with this statement.
+      type: str
+      sample: "DROP COLUMN users.email: the running binary still uses it"
+    reason:
+      description: Why the rule exists.
+      type: str
+    safe_alternative:
+      description: The safe multi-step (expand/contract) way to make this change.
+      type: str
+  sample: []
+suppressed:
+  description: Findings dropped by an inline C(veza:allow) comment or by O(ignore_rules).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    suppressed_by:
+      description: V(comment) or V(ignore_rules).
+      type: str
+    suppression_reason:
+      description: Reason given in the comment.
+      type: str
+  sample: []
+files_checked:
+  description: Migration files checked, in the order they were checked.
+  returned: always
+  type: list
+  elements: str
+  sample: [migrations/0041_add_nickname.sql, migrations/0042_drop_email.sql]
+statements_checked:
+  description: Number of top-level SQL statements checked.
+  returned: always
+  type: int
+  sample: 12
+bypassed:
+  description: Number of blocking findings that O(force) turned into warnings.
+  returned: always
+  type: int
+  sample: 0
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.veza.infra.plugins.module_utils.migration_rules import (
+    BLOCKING,
+    HAS_PGLAST,
+    PGLAST_IMPORT_ERROR,
+    WARNING,
+    MigrationInputError,
+    MigrationSet,
+)
+
+
+def _expand_paths(module, paths):
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            files.extend(os.path.join(path, name) for name in os.listdir(path)
+                         if name.endswith(".sql") and os.path.isfile(os.path.join(path, name)))
+        elif os.path.isfile(path):
+            files.append(path)
+        else:
+            module.fail_json(msg="paths: %s does not exist (give migration files or directories "
+                                 "of .sql files)" % path)
+    return sorted(set(files))
+
+
+def _git(module, git, repo, args, what):
+    rc, out, err = module.run_command([git, "-C", repo] + args)
+    if rc != 0:
+        module.fail_json(msg="%s: git %s failed: %s" % (what, " ".join(args), (err or out).strip()))
+    return out
+
+
+def _changed_files(module, repo, base_ref, migrations_dir):
+    git = module.get_bin_path("git", required=True)
+    if not os.path.isdir(repo):
+        module.fail_json(msg="repo: %s is not a directory" % repo)
+    rc, out, err = module.run_command([git, "-C", repo, "rev-parse", "--show-toplevel"])
+    if rc != 0:
+        module.fail_json(msg="repo: %s is not a git work tree: %s" % (repo, err.strip()))
+    top = out.strip()
+    rc, out, err = module.run_command(
+        [git, "-C", repo, "rev-parse", "--verify", "--quiet", base_ref + "^{commit}"])
+    if rc != 0:
+        module.fail_json(msg="base_ref: %s is not a commit in %s; fetch it first (git fetch "
+                             "origin) or set base_ref to an existing branch, tag or commit"
+                             % (base_ref, repo))
+    base = _git(module, git, repo, ["merge-base", out.strip(), "HEAD"], "base_ref")
+    base = base.strip()
+    mdir = os.path.join(repo, migrations_dir)
+    if not os.path.isdir(mdir):
+        module.fail_json(msg="migrations_dir: %s is not a directory under repo %s"
+                             % (migrations_dir, repo))
+    rel = os.path.relpath(os.path.realpath(mdir), os.path.realpath(top))
+    changed = _git(module, git, top, ["diff", "--name-only", "-z", "--no-renames",
+                                      "--diff-filter=AM", base, "--", rel], "repo")
+    untracked = _git(module, git, top, ["ls-files", "-z", "--others", "--exclude-standard",
+                                        "--", rel], "repo")
+    names = set(n for n in (changed + untracked).split("\0") if n.endswith(".sql"))
+    files = sorted(os.path.join(top, n) for n in names)
+    return [f for f in files if os.path.isfile(f)]
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            paths=dict(type="list", elements="path"),
+            repo=dict(type="path"),
+            base_ref=dict(type="str", default="origin/main"),
+            migrations_dir=dict(type="str"),
+            force=dict(type="bool", default=False),
+            ignore_rules=dict(type="list", elements="str", default=[]),
+        ),
+        mutually_exclusive=[("paths", "repo")],
+        required_one_of=[("paths", "repo")],
+        required_by={"repo": ("migrations_dir",)},
+        supports_check_mode=True,
+    )
+    if not HAS_PGLAST:
+        module.fail_json(msg=missing_required_lib("pglast"), exception=str(PGLAST_IMPORT_ERROR))
+
+    params = module.params
+    try:
+        mset = MigrationSet(params["ignore_rules"])
+    except ValueError as exc:
+        module.fail_json(msg="ignore_rules: %s" % exc)
+
+    if params["repo"]:
+        files = _changed_files(module, params["repo"], params["base_ref"],
+                               params["migrations_dir"])
+    else:
+        files = _expand_paths(module, params["paths"])
+
+    try:
+        for path in files:
+            mset.add_file(path)
+    except MigrationInputError as exc:
+        module.fail_json(msg=str(exc), file=exc.path, line=exc.line, error=exc.message,
+                         changed=False, **dict(mset.result(), findings=[], bypassed=0))
+
+    result = mset.result()
+    findings = result["findings"]
+    bypassed = 0
+    for finding in findings:
+        finding["bypassed"] = False
+        if params["force"] and finding["severity"] == BLOCKING and finding["rule"] != "invalid-suppression":
+            finding["severity"] = WARNING
+            finding["bypassed"] = True
+            bypassed += 1
+    result.update(changed=False, bypassed=bypassed)
+
+    def _where(f):
+        return "%s:%s %s: %s" % (f["file"], f["line"], f["rule"], f["message"])
+
+    blocking = [f for f in findings if f["severity"] == BLOCKING]
+    for finding in findings:
+        if finding["bypassed"]:
+            module.warn("FORCED, NOT SAFE for the running binary: " + _where(finding))
+        elif finding["severity"] == WARNING:
+            module.warn("migration locks or rewrites: " + _where(finding))
+    if blocking:
+        module.fail_json(
+            msg="%d blocking migration finding(s) would break the running binary: %s. Split the "
+                "migration (expand/contract, see safe_alternative), suppress one statement with "
+                "'-- veza:allow <rule> reason: ...', or bypass with force=true"
+            % (len(blocking), "; ".join(_where(f) for f in blocking)), **result)
+    if bypassed:
+        result["msg"] = ("FORCE: %d blocking finding(s) bypassed; the running binary may break: %s"
+                         % (bypassed, "; ".join(_where(f) for f in findings if f["bypassed"])))
+    else:
+        result["msg"] = "%d file(s), %d statement(s) checked: no blocking finding, %d warning(s)" % (
+            len(result["files_checked"]), result["statements_checked"], len(findings))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
