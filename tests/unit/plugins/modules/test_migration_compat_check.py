@@ -1,0 +1,158 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2025, veza.infra maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""migration_compat_check's main(): argument handling, force, ignore_rules, input errors and
+the git base_ref mode (against a real temporary repository)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.veza.infra.plugins.modules import migration_compat_check as mod
+
+
+def run(capsys, **args):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exc:
+            mod.main()
+    out = json.loads(capsys.readouterr().out)
+    out["_rc"] = exc.value.code
+    return out
+
+
+@pytest.fixture
+def migrations(tmp_path):
+    d = tmp_path / "migrations"
+    d.mkdir()
+    (d / "002_drop.sql").write_text("ALTER TABLE new_t DROP COLUMN a;\nALTER TABLE users DROP COLUMN email;\n")
+    (d / "001_create.sql").write_text("CREATE TABLE new_t (a int, b int);\n")
+    (d / "003_index.sql").write_text("CREATE INDEX i ON users (created_at);\n")
+    (d / "README.md").write_text("DROP TABLE users;\n")
+    return d
+
+
+def test_directory_is_sorted_and_checked_as_one_set(capsys, migrations):
+    out = run(capsys, paths=[str(migrations)])
+    assert out["failed"] is True and out["changed"] is False
+    assert [p.rsplit("/", 1)[1] for p in out["files_checked"]] == [
+        "001_create.sql", "002_drop.sql", "003_index.sql"]
+    assert out["statements_checked"] == 4
+    assert [(f["rule"], f["line"], f["severity"]) for f in out["findings"]] == [
+        ("drop-column", 2, "blocking"), ("index-not-concurrent", 1, "warning")]
+    assert "1 blocking" in out["msg"] and "002_drop.sql:2 drop-column" in out["msg"]
+
+
+def test_check_mode_gives_the_same_verdict(capsys, migrations):
+    out = run(capsys, paths=[str(migrations)], _ansible_check_mode=True)
+    assert out["failed"] is True and out["changed"] is False
+    assert [f["rule"] for f in out["findings"]] == ["drop-column", "index-not-concurrent"]
+
+
+def test_force_reports_and_succeeds_loudly(capsys, migrations):
+    out = run(capsys, paths=[str(migrations)], force=True)
+    assert out["_rc"] == 0 and not out.get("failed")
+    assert out["bypassed"] == 1
+    assert out["msg"].startswith("FORCE: 1 blocking finding(s) bypassed")
+    assert [(f["rule"], f["severity"], f["bypassed"]) for f in out["findings"]] == [
+        ("drop-column", "warning", True), ("index-not-concurrent", "warning", False)]
+    # ansible-core 2.19 returns structured warnings; older ones plain strings
+    warnings = [w["event"]["msg"] if isinstance(w, dict) else w for w in out["warnings"]]
+    assert any("FORCED, NOT SAFE" in w and "drop-column" in w for w in warnings)
+
+
+def test_force_does_not_bypass_an_invalid_suppression(capsys, tmp_path):
+    (tmp_path / "a.sql").write_text("-- veza:allow drop-table\nDROP TABLE users;\n")
+    out = run(capsys, paths=[str(tmp_path)], force=True)
+    assert out["failed"] is True
+    assert [f["rule"] for f in out["findings"] if f["severity"] == "blocking"] == ["invalid-suppression"]
+
+
+def test_ignore_rules_drops_and_reports(capsys, migrations):
+    out = run(capsys, paths=[str(migrations / "003_index.sql")], ignore_rules=["index-not-concurrent"])
+    assert out["_rc"] == 0 and out["findings"] == []
+    assert [f["rule"] for f in out["suppressed"]] == ["index-not-concurrent"]
+
+
+def test_unknown_ignore_rule_fails_naming_the_option(capsys, migrations):
+    out = run(capsys, paths=[str(migrations)], ignore_rules=["drop-colum"])
+    assert out["failed"] is True
+    assert out["msg"].startswith("ignore_rules: unknown rule id(s) drop-colum")
+    assert "drop-column" in out["msg"]
+
+
+def test_missing_path_fails_clearly(capsys, tmp_path):
+    out = run(capsys, paths=[str(tmp_path / "nope")])
+    assert out["failed"] is True and out["msg"].startswith("paths: ") and "does not exist" in out["msg"]
+
+
+def test_parse_error_names_file_and_line(capsys, tmp_path):
+    (tmp_path / "a.sql").write_text("SELECT 1;\nALTER TABLE users DROP COLUMNS email;\n")
+    out = run(capsys, paths=[str(tmp_path)])
+    assert out["failed"] is True
+    assert out["file"].endswith("a.sql") and out["line"] == 2
+    assert "SQL does not parse: syntax error" in out["msg"]
+
+
+def test_non_utf8_fails_clearly(capsys, tmp_path):
+    (tmp_path / "a.sql").write_bytes(b"SELECT 1;\nSELECT '\xff';\n")
+    out = run(capsys, paths=[str(tmp_path)])
+    assert out["failed"] is True and out["line"] == 2 and "not valid UTF-8" in out["msg"]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (dict(paths=["/tmp"], repo="/tmp", migrations_dir="m"), "mutually exclusive"),
+    (dict(repo="/tmp"), "migrations_dir"),
+    (dict(), "one of the following is required"),
+])
+def test_argument_constraints(capsys, args, needle):
+    out = run(capsys, **args)
+    assert out["failed"] is True and needle in out["msg"]
+
+
+def test_missing_pglast_fails_with_missing_required_lib(capsys, monkeypatch, migrations):
+    monkeypatch.setattr(mod, "HAS_PGLAST", False)
+    out = run(capsys, paths=[str(migrations)])
+    assert out["failed"] is True and "pglast" in out["msg"] and "required" in out["msg"]
+
+
+@pytest.fixture
+def git_repo(tmp_path):
+    if not shutil.which("git"):
+        pytest.skip("git not installed")
+    repo = tmp_path / "repo"
+    (repo / "db").mkdir(parents=True)
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(repo)] + list(args), check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("config", "user.email", "t@example.invalid")
+    git("config", "user.name", "t")
+    (repo / "db" / "001_old.sql").write_text("DROP TABLE legacy;\n")  # already on main: not checked
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    git("checkout", "-qb", "feature")
+    (repo / "db" / "002_new.sql").write_text("ALTER TABLE users DROP COLUMN email;\n")
+    git("add", "-A")
+    git("commit", "-qm", "feature")
+    (repo / "db" / "003_untracked.sql").write_text("CREATE INDEX i ON users (a);\n")
+    return repo
+
+
+def test_base_ref_mode_checks_only_new_files(capsys, git_repo):
+    out = run(capsys, repo=str(git_repo), base_ref="main", migrations_dir="db")
+    assert [p.rsplit("/", 1)[1] for p in out["files_checked"]] == ["002_new.sql", "003_untracked.sql"]
+    assert [f["rule"] for f in out["findings"]] == ["drop-column", "index-not-concurrent"]
+
+
+def test_missing_base_ref_fails_clearly(capsys, git_repo):
+    out = run(capsys, repo=str(git_repo), migrations_dir="db")  # default origin/main: no remote
+    assert out["failed"] is True
+    assert out["msg"].startswith("base_ref: origin/main is not a commit")
