@@ -1,0 +1,337 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: veza.infra contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: prom_sli_watch
+short_description: Gate a canary on Prometheus SLIs over a time window
+version_added: 0.1.0
+description:
+  - Watches Prometheus for O(window) seconds, probing every O(interval) seconds, and returns
+    RV(verdict=green) only when every probe stayed within its thresholds. The first probe over a
+    threshold fails the task at once with the SLI, its value, the threshold, the query and the time.
+  - By default it watches the runbook's two SLIs of the C(veza_gin_http_request_duration_seconds)
+    histogram, with O(selector) merged into every vector selector. The p95 latency is
+    C(histogram_quantile(0.95, sum by (le\) (rate(<histogram>_bucket{<selector>}[R\]\)\)\)). The 5xx ratio is
+    C((sum(rate(<histogram>_count{<selector>,status=~"5.."}[R\]\)\) or vector(0\)\) / sum(rate(<histogram>_count{<selector>}[R\]\)\)).
+    A service that served no 5xx at all has a ratio of 0, not "no data".
+    O(slis) replaces both with your own queries.
+  - Edge cases are explicit. An empty vector or NaN is "no data" (see O(on_no_data) and
+    O(no_data_limit)). A failed query or an unreachable Prometheus is an error (see O(error_limit)).
+    PromQL that Prometheus rejects fails the task before the window starts, with Prometheus's own
+    error text. Every probe is kept in RV(probes).
+  - The action plugin of the same name runs the window on the controller and prints one line per
+    probe while it runs (elapsed/total, each SLI against its threshold, the probe status). Run
+    without it (for example as a plain module on a host), the module behaves the same but reports
+    only at the end.
+  - Read-only. In check mode it still runs the whole window and reports, and RV(changed) is always
+    false.
+options:
+  url:
+    description: Base URL of the Prometheus server, C(http(s\)://host[:port][/prefix]).
+    type: str
+    default: http://prom.lxd:9090
+    aliases: [prometheus_url]
+  window:
+    description: Length of the watch in seconds. The last probe runs at O(window).
+    type: int
+    default: 3600
+  interval:
+    description: Seconds between probes. Must not exceed O(window).
+    type: int
+    default: 30
+  min_window:
+    description:
+      - Shortest O(window) accepted, in seconds. A shorter window proves little about a canary.
+        A lab lowers this on purpose.
+    type: int
+    default: 300
+  p95_threshold:
+    description: Maximum p95 request latency in seconds of the default latency SLI. A probe above it is red.
+    type: float
+    default: 0.5
+  error_rate_threshold:
+    description: Maximum ratio of 5xx responses of the default error SLI (V(0.005) is 0.5 %). A probe above it is red.
+    type: float
+    default: 0.005
+  selector:
+    description:
+      - PromQL label matchers added to every vector selector of the default queries, with or
+        without braces, for example V(instance="backend-api-2:8080").
+      - Not applied to O(slis).
+    type: str
+    default: ''
+  histogram:
+    description: Base name of the request-duration histogram of the default queries (without C(_bucket)/C(_count)).
+    type: str
+    default: veza_gin_http_request_duration_seconds
+  slis:
+    description:
+      - Your own SLIs, replacing both default ones (O(p95_threshold), O(error_rate_threshold) and
+        O(selector) are then unused). Each query must return an instant vector or a scalar. With
+        several series, the worst value counts.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Name of the SLI in the output, a word such as V(p99_latency).
+        type: str
+        required: true
+      query:
+        description: PromQL instant query.
+        type: str
+        required: true
+      max:
+        description: The probe is red when the value is above this.
+        type: float
+      min:
+        description: The probe is red when the value is below this.
+        type: float
+  scrape_interval:
+    description:
+      - Scrape interval of the target in Prometheus, in seconds. It is used only to size the rate
+        range R of the default queries, which is max(2 x O(interval), 4 x O(scrape_interval)).
+        Two intervals make consecutive probes overlap. Four scrapes give C(rate(\)) enough samples.
+    type: int
+    default: 15
+  rate_range:
+    description: Rate range R of the default queries as a PromQL duration (V(1m), V(90s)), instead of the computed one.
+    type: str
+  timeout:
+    description: Timeout of each query, in seconds.
+    type: float
+    default: 10.0
+  on_no_data:
+    description:
+      - What a probe without data (an empty vector or NaN, for example no traffic) does.
+      - V(fail) makes the gate red after O(no_data_limit) consecutive no-data probes. A probe with
+        data resets the count.
+      - V(ignore) keeps and counts such probes but never fails on them.
+    type: str
+    choices: [fail, ignore]
+    default: fail
+  no_data_limit:
+    description: Consecutive no-data probes that make the gate red with O(on_no_data=fail).
+    type: int
+    default: 2
+  error_limit:
+    description:
+      - Consecutive probes with a failed query (Prometheus unreachable, timeout, HTTP or execution
+        error) that make the gate red. A probe that gets an answer resets the count.
+      - A query Prometheus rejects as invalid PromQL is red at once, whatever this says.
+    type: int
+    default: 3
+  fail_on_red:
+    description: Fail the task when the verdict is red. With V(false) the task succeeds and the caller reads RV(verdict).
+    type: bool
+    default: true
+  report_path:
+    description:
+      - Write the result as JSON to this path, and a self-contained HTML page with an SVG chart of
+        each SLI against its threshold next to it (same name, C(.html) instead of C(.json)).
+      - Written on the controller when the action plugin runs, on the target otherwise. Its
+        directory must exist.
+    type: path
+  bearer_token:
+    description: Bearer token sent in the C(Authorization) header.
+    type: str
+  url_username:
+    description: User name for HTTP basic authentication.
+    type: str
+  url_password:
+    description: Password for HTTP basic authentication.
+    type: str
+  validate_certs:
+    description: Verify the TLS certificate of an C(https) O(url).
+    type: bool
+    default: true
+  ca_path:
+    description: PEM file of CA certificates used to verify an C(https) O(url).
+    type: path
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+    details: The action plugin runs the window on the controller and prints one line per probe.
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Read-only. Check mode runs the same probes and reports the same verdict.
+  diff_mode:
+    support: N/A
+    details: Nothing is changed, so there is no diff.
+  platform:
+    platforms: posix
+notes:
+  - A value equal to its threshold is within it. Only a value strictly above O(slis[].max) or
+    below O(slis[].min) is red.
+  - Run it with C(delegate_to=localhost) (or on the deploy host), where Prometheus is reachable.
+  - The docs of the collection (C(docs/modules/prom_sli_watch.md)) compare this policy with Argo
+    Rollouts and Flagger analysis.
+author:
+  - Veza infra team (@veza-infra)
+seealso:
+  - name: Prometheus HTTP API
+    description: Instant queries and their error types.
+    link: https://prometheus.io/docs/prometheus/latest/querying/api/
+  - name: Argo Rollouts analysis
+    description: The analysis runs this module is compared with.
+    link: https://argoproj.github.io/argo-rollouts/features/analysis/
+"""
+
+EXAMPLES = r"""
+- name: Watch the canary for an hour (the runbook's step 7)
+  veza.infra.prom_sli_watch:
+    url: http://prom.lxd:9090
+    selector: instance="backend-api-2:8080"
+    report_path: /var/tmp/canary-sli.json
+  delegate_to: localhost
+
+- name: Short lab window, tolerate quiet periods
+  veza.infra.prom_sli_watch:
+    url: http://127.0.0.1:9090
+    window: 60
+    interval: 5
+    min_window: 60
+    scrape_interval: 1
+    on_no_data: ignore
+  delegate_to: localhost
+
+- name: Own SLIs, report instead of failing
+  veza.infra.prom_sli_watch:
+    window: 900
+    slis:
+      - name: p99_latency
+        query: histogram_quantile(0.99, sum by (le) (rate(veza_gin_http_request_duration_seconds_bucket[2m])))
+        max: 1.5
+      - name: healthy_backends
+        query: sum(up{job="backend-api"})
+        min: 2
+    fail_on_red: false
+  delegate_to: localhost
+  register: gate
+
+- name: Roll back on a red gate
+  ansible.builtin.debug:
+    msg: "rolling back: {{ gate.reason }}"
+  when: gate.verdict == 'red'
+"""
+
+RETURN = r"""
+verdict:
+  description: V(green) when the window ended without a red probe, V(red) otherwise.
+  returned: always
+  type: str
+  sample: red
+reason:
+  description: Why. For a breach, the SLI, its value, the threshold, the probe time and the query.
+  returned: always
+  type: str
+  sample: >-
+    SLI p95_latency breached its threshold: 0.96 > max 0.5 at 2026-01-12T10:01:30.04Z
+    (probe 3, 90.0s into the window); query: histogram_quantile(0.95, ...)
+duration:
+  description: Seconds from the first probe to the end of the watch.
+  returned: always
+  type: float
+  sample: 3600.2
+probes:
+  description: Every probe, in order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    index:
+      description: Probe number, from 0.
+      type: int
+    time:
+      description: Start of the probe, UTC, ISO 8601.
+      type: str
+      sample: '2026-01-12T10:00:00.01Z'
+    elapsed:
+      description: Seconds since the first probe.
+      type: float
+    status:
+      description: V(green), V(red), V(no_data) or V(error).
+      type: str
+    values:
+      description: Value of each SLI (null without data; V(+Inf) as a string).
+      type: dict
+      sample: {p95_latency: 0.0098, error_rate: 0.0}
+    sli_status:
+      description: Per SLI V(ok), V(breach), V(empty), V(nan) or V(error).
+      type: dict
+    errors:
+      description: Query error text per SLI, when any.
+      type: dict
+counts:
+  description: Number of probes per status.
+  returned: always
+  type: dict
+  sample: {green: 120, red: 0, no_data: 1, error: 0}
+breach:
+  description: The first SLI over its threshold (sli, value, max, min, query, time, elapsed, probe), null when none.
+  returned: always
+  type: dict
+slis:
+  description: The SLIs watched (name, query, max, min), with the default queries as sent.
+  returned: always
+  type: list
+  elements: dict
+rate_range:
+  description: Rate range R used in the default queries.
+  returned: always
+  type: str
+  sample: 60s
+report_path:
+  description: JSON report written.
+  returned: when O(report_path) is set
+  type: str
+report_html:
+  description: HTML report with one SVG chart per SLI.
+  returned: when O(report_path) is set
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.veza.infra.plugins.module_utils.prom_client import (
+    MUTUALLY_EXCLUSIVE,
+    REQUIRED_TOGETHER,
+    PromSliConfigError,
+    argument_spec,
+    execute,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        required_together=REQUIRED_TOGETHER,
+        mutually_exclusive=MUTUALLY_EXCLUSIVE,
+        supports_check_mode=True,
+    )
+    try:
+        result = execute(module.params)
+    except PromSliConfigError as exc:
+        module.fail_json(msg=str(exc), verdict="red", reason=str(exc), probes=[], duration=0.0)
+    except OSError as exc:  # report_path could not be written
+        module.fail_json(msg="prom_sli_watch: cannot write the report: %s" % exc)
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
+    result["changed"] = False
+    if result["verdict"] == "red" and module.params["fail_on_red"]:
+        module.fail_json(msg=result["reason"], **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
