@@ -27,8 +27,10 @@ own error text) and its subclass HAProxyNotFound (missing backend or server, wit
 from __future__ import annotations
 
 import errno
+import os
 import re
 import socket
+import stat
 import time
 
 DEFAULT_SOCKET = "/run/haproxy/admin.sock"
@@ -392,6 +394,13 @@ class HAProxyRuntime:
         if exc.errno == errno.ENOENT:
             return HAProxyUnreachable("%s does not exist (is HAProxy running, and is this the path of its "
                                       "'stats socket'?)" % where, self.address)
+        if exc.errno == errno.ECONNREFUSED and self.family == socket.AF_UNIX:
+            try:
+                is_sock = stat.S_ISSOCK(os.stat(self.sockaddr).st_mode)
+            except OSError:
+                is_sock = True
+            if not is_sock:
+                exc = OSError(errno.ENOTSOCK, "not a socket")
         if exc.errno == errno.ENOTSOCK:
             return HAProxyUnreachable("%s is not a socket (wrong path?)" % where, self.address)
         if exc.errno == errno.ECONNREFUSED:

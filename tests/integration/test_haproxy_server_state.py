@@ -1,0 +1,301 @@
+# Copyright: (c) 2026, veza.infra maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""veza.infra.haproxy_server_state run through ``ansible`` against a real HAProxy 2.6 on loopback."""
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+
+import pytest
+
+from conftest_haproxy import haproxy_lab_module, lab, run_module  # noqa: F401  pylint: disable=unused-import
+from haproxy_lab import HeldRequest, TrafficLoop
+
+BE = "api_pool"
+
+
+def args(lab_, server="s1", state="drain", **kw):
+    out = dict(backend=BE, server=server, state=state, socket=lab_.admin_socket, wait_interval=0.1,
+               drain_settle=0.3)
+    out.update(kw)
+    return out
+
+
+def status(lab_, server, backend=BE):
+    return lab_.stat_row(backend, server)["status"]
+
+
+# -- every state change, idempotence -----------------------------------------------------------
+@pytest.mark.parametrize("path", [("drain", "DRAIN"), ("maint", "MAINT"), ("ready", "UP")], ids=lambda p: p[0])
+def test_single_transition_from_ready(lab, run_module, path):  # noqa: F811
+    state, shown = path
+    first = run_module(args(lab, state=state))
+    assert not first.get("failed"), first
+    assert first["changed"] is (state != "ready")
+    assert status(lab, "s1") == shown
+    assert first["after"]["admin_state"] == state
+    second = run_module(args(lab, state=state))
+    assert second["changed"] is False and second["commands"] == []
+
+
+def test_all_transitions(lab, run_module):  # noqa: F811
+    """ready -> drain -> maint -> drain -> ready -> maint -> ready, each changed once, then not."""
+    seen = []
+    for state, shown in (("drain", "DRAIN"), ("maint", "MAINT"), ("drain", "DRAIN"), ("ready", "UP"),
+                         ("maint", "MAINT"), ("ready", "UP")):
+        res = run_module(args(lab, server="s2", state=state))
+        assert res["changed"] is True, (state, res)
+        assert res["commands"][-1] == "set server api_pool/s2 state %s" % state
+        assert status(lab, "s2") == shown
+        seen.append((res["before"]["admin_state"], res["after"]["admin_state"]))
+    assert seen == [("ready", "drain"), ("drain", "maint"), ("maint", "drain"), ("drain", "ready"),
+                    ("ready", "maint"), ("maint", "ready")]
+
+
+# -- drain wait ------------------------------------------------------------------------------------
+def test_drain_returns_only_after_held_connection_closed(lab, run_module):  # noqa: F811
+    held = HeldRequest(lab, "s1", 3)
+    held.start()
+    held.wait_open()
+    t0 = time.monotonic()
+    res = run_module(args(lab, wait_timeout=30))
+    returned = time.monotonic()
+    held.join(10)
+    assert not res.get("failed"), res
+    assert res["before"]["scur"] == 1
+    assert held.result == (200, "s1")
+    assert held.finished_at <= returned
+    assert res["elapsed"] >= 2.0 and returned - t0 >= 2.5
+    assert res["after"]["scur"] == 0 and res["waited"] is True
+
+
+def test_drain_timeout_names_sessions_left(lab, run_module):  # noqa: F811
+    held = HeldRequest(lab, "s1", 8)
+    held.start()
+    held.wait_open()
+    res = run_module(args(lab, wait_timeout=1))
+    assert res["failed"] is True
+    assert "1 session(s) left" in res["msg"] and res["sessions_left"] == 1
+    assert res["changed"] is True
+    assert status(lab, "s1") == "DRAIN"  # the drain itself stays
+    held.join(15)
+    assert held.result == (200, "s1")  # the session was left alone
+
+
+def test_drain_timeout_with_shutdown_sessions_kills(lab, run_module):  # noqa: F811
+    held = HeldRequest(lab, "s1", 8)
+    held.start()
+    held.wait_open()
+    res = run_module(args(lab, wait_timeout=1, shutdown_sessions=True))
+    assert not res.get("failed"), res
+    assert res["sessions_killed"] == 1
+    assert any(c.startswith("shutdown sessions server api_pool/s1") for c in res["commands"])
+    held.join(5)
+    assert held.result[0] != 200  # the client saw its session cut
+    assert lab.stat_row(BE, "s1")["scur"] == "0"
+
+
+def test_maint_with_shutdown_sessions(lab, run_module):  # noqa: F811
+    held = HeldRequest(lab, "s2", 8)
+    held.start()
+    held.wait_open()
+    res = run_module(args(lab, server="s2", state="maint", shutdown_sessions=True, wait_timeout=5))
+    assert not res.get("failed"), res
+    assert res["sessions_killed"] == 1 and res["after"]["scur"] == 0
+    assert status(lab, "s2") == "MAINT"
+    held.join(5)
+    assert held.result[0] != 200
+
+
+# -- sticky clients --------------------------------------------------------------------------------
+def test_sticky_client_plain_drain_times_out_with_hint(lab, run_module):  # noqa: F811
+    traffic = TrafficLoop(lab, rate=20, duration=20, cookie="s2")
+    traffic.start()
+    try:
+        time.sleep(0.5)
+        res = run_module(args(lab, server="s2", wait_timeout=2.5, drain_settle=1.0))
+    finally:
+        summary = traffic.stop()
+    assert res["failed"] is True, res
+    assert "new session(s) arrived while draining" in res["msg"] and "drain_then_maint" in res["msg"]
+    assert summary["failed"] == 0
+    assert summary["by_server"].get("s2", 0) > 0  # the cookie kept it on s2 during the drain
+
+
+def test_sticky_client_drain_then_maint_redispatches(lab, run_module):  # noqa: F811
+    traffic = TrafficLoop(lab, rate=20, duration=20, cookie="s2")
+    traffic.start()
+    try:
+        time.sleep(0.5)
+        res = run_module(args(lab, server="s2", drain_then_maint=True, drain_grace=1.5, drain_settle=1.0,
+                              wait_timeout=15))
+        served_before = dict(traffic.by_server)
+        time.sleep(1.0)
+        served_after = dict(traffic.by_server)
+    finally:
+        summary = traffic.stop()
+    assert not res.get("failed"), res
+    assert res["escalated"] is True
+    assert res["commands"] == ["set server api_pool/s2 state drain", "set server api_pool/s2 state maint"]
+    assert res["after"]["admin_state"] == "maint" and status(lab, "s2") == "MAINT"
+    assert res["elapsed"] >= 1.5
+    assert summary["failed"] == 0, summary
+    # after the escalation the sticky client is served by s1, its cookie ignored
+    assert served_after.get("s2", 0) == served_before.get("s2", 0)
+    assert served_after.get("s1", 0) > served_before.get("s1", 0)
+    again = run_module(args(lab, server="s2", drain_then_maint=True, drain_grace=1.5))
+    assert again["changed"] is False and again["escalated"] is False
+
+
+def test_drain_then_maint_without_traffic_does_not_escalate(lab, run_module):  # noqa: F811
+    res = run_module(args(lab, server="s2", drain_then_maint=True, drain_grace=10, wait_timeout=20))
+    assert not res.get("failed"), res
+    assert res["escalated"] is False and res["elapsed"] < 5
+    assert status(lab, "s2") == "MAINT"
+
+
+# -- sockets, check mode, diff -------------------------------------------------------------------
+@pytest.mark.parametrize("form", ["{}", "tcp://{}", "ipv4@{}"])
+def test_tcp_socket(lab, run_module, form):  # noqa: F811
+    res = run_module(args(lab, socket=form.format(lab.tcp_socket)))
+    assert not res.get("failed"), res
+    assert res["changed"] is True and status(lab, "s1") == "DRAIN"
+
+
+def test_check_mode_changes_nothing(lab, run_module):  # noqa: F811
+    res = run_module(args(lab, state="maint", weight="50%", health=False), check=True, diff=True)
+    assert res["changed"] is True
+    assert res["commands"] == ["disable health api_pool/s1", "set weight api_pool/s1 50%",
+                               "set server api_pool/s1 state maint"]
+    assert res["after"]["admin_state"] == "maint" and res["after"]["weight"] == 50
+    assert res["diff"]["before"] == {"admin_state": "ready", "weight": 100, "health_check": "enabled",
+                                     "agent_check": "none"}
+    assert res["diff"]["after"] == {"admin_state": "maint", "weight": 50, "health_check": "disabled",
+                                    "agent_check": "none"}
+    row = lab.stat_row(BE, "s1")
+    assert (row["status"], row["uweight"], row["check_status"]) == ("UP", "100", "L7OK")
+    noop = run_module(args(lab, state="ready"), check=True)
+    assert noop["changed"] is False and noop["commands"] == []
+
+
+def test_diff_on_real_change(lab, run_module):  # noqa: F811
+    res = run_module(args(lab, state="drain", weight=30), diff=True)
+    assert res["diff"]["before"]["admin_state"] == "ready" and res["diff"]["after"]["admin_state"] == "drain"
+    assert res["diff"]["after"]["weight"] == 30 and lab.stat_row(BE, "s1")["uweight"] == "30"
+
+
+# -- weight, checks --------------------------------------------------------------------------------
+def test_weight_idempotent_absolute_and_percent(lab, run_module):  # noqa: F811
+    res = run_module(args(lab, state="ready", weight="50%"))
+    assert res["changed"] is True and res["after"]["weight"] == 50
+    assert run_module(args(lab, state="ready", weight="50"))["changed"] is False  # 50 == 50% of 100
+    assert run_module(args(lab, state="ready", weight="50%"))["changed"] is False
+    res = run_module(args(lab, state="ready", weight="100%"))
+    assert res["changed"] is True and lab.stat_row(BE, "s1")["uweight"] == "100"
+
+
+def test_health_toggle(lab, run_module):  # noqa: F811
+    res = run_module(args(lab, state="ready", health=False))
+    assert res["changed"] is True and res["after"]["health_check"] == "disabled"
+    assert run_module(args(lab, state="ready", health=False))["changed"] is False
+    res = run_module(args(lab, state="ready", health=True))
+    assert res["changed"] is True and res["after"]["health_check"] == "enabled"
+
+
+def test_ready_waits_for_health_checks(lab, run_module):  # noqa: F811
+    lab.cli("set server api_pool/s2 state maint")
+    lab.backends["s2"].healthy = False
+    res = run_module(args(lab, server="s2", state="ready", wait_timeout=2))
+    assert res["failed"] is True and res["changed"] is True
+    assert "do not report it UP" in res["msg"] and "L7STS" in res["msg"]
+    lab.backends["s2"].healthy = True
+    res = run_module(args(lab, server="s2", state="ready", wait_timeout=10))
+    assert not res.get("failed"), res
+    assert res["changed"] is False and res["waited"] is True
+    assert res["after"]["operational_state"] == "UP" and status(lab, "s2") == "UP"
+
+
+def test_ready_without_checks_says_so(lab, run_module):  # noqa: F811
+    lab.cli("set server nocheck_pool/n1 state maint")
+    res = run_module(args(lab, backend="nocheck_pool", server="n1", state="ready"))
+    assert not res.get("failed"), res
+    assert res["changed"] is True and res["waited"] is False
+    assert any("no enabled health check" in w for w in res.get("warnings", []))
+
+
+# -- errors: clear message, nothing changed ------------------------------------------------------
+def _unchanged(lab_):
+    return [status(lab_, s) for s in ("s1", "s2")] == ["UP", "UP"]
+
+
+def test_missing_backend_lists_backends(lab, run_module):  # noqa: F811
+    res = run_module(args(lab, backend="nope"))
+    assert res["failed"] is True and res["changed"] is False
+    assert "no backend named 'nope'" in res["msg"]
+    assert "api_pool, nocheck_pool, static_pool" in res["msg"]
+
+
+def test_missing_server_lists_servers(lab, run_module):  # noqa: F811
+    res = run_module(args(lab, server="s9"))
+    assert res["failed"] is True and "servers that exist: s1, s2" in res["msg"]
+    res = run_module(args(lab, server="s9", fail_on_not_found=False))
+    assert not res.get("failed") and res["found"] is False and res["changed"] is False
+
+
+def test_user_level_socket_refused(lab, run_module):  # noqa: F811
+    res = run_module(args(lab, socket=lab.user_socket))
+    assert res["failed"] is True and res["changed"] is False
+    assert "level 'user'" in res["msg"] and "level admin" in res["msg"]
+    assert _unchanged(lab)
+
+
+def test_wrong_path(lab, run_module):  # noqa: F811
+    res = run_module(args(lab, socket=os.path.join(lab.dir, "nope.sock")))
+    assert res["failed"] is True and "does not exist" in res["msg"] and "nothing was changed" in res["msg"]
+
+
+def test_path_not_a_socket(lab, run_module):  # noqa: F811
+    res = run_module(args(lab, socket=lab.config_path))
+    assert res["failed"] is True and "is not a socket (wrong path?)" in res["msg"]
+
+
+def test_unreachable_tcp_socket(lab, run_module):  # noqa: F811
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connection refused
+        res = run_module(args(lab, socket="127.0.0.1:%d" % port))
+    assert res["failed"] is True and "connection refused" in res["msg"]
+
+
+def test_silent_socket_times_out(lab, run_module):  # noqa: F811
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "silent.sock")
+        with socket.socket(socket.AF_UNIX) as srv:
+            srv.bind(path)
+            srv.listen(4)  # accepts (kernel backlog) but never answers
+            res = run_module(args(lab, socket=path, socket_timeout=0.5))
+    assert res["failed"] is True and "did not answer" in res["msg"] and "0.5s" in res["msg"]
+
+
+@pytest.mark.parametrize("bad, needle", [
+    (dict(weight="300"), "absolute weights are 0-256"),
+    (dict(weight="heavy"), "weight 'heavy' must be an integer"),
+    (dict(socket="http://x:1"), "unsupported scheme"),
+    (dict(server="s1;disable server api_pool/s2"), "not a valid HAProxy name"),
+    (dict(state="maint", drain_then_maint=True), "only applies to state=drain"),
+    (dict(wait_interval=0), "wait_interval must be > 0"),
+])
+def test_bad_input_clear_message(lab, run_module, bad, needle):  # noqa: F811
+    res = run_module(args(lab, **bad))
+    assert res["failed"] is True and needle in res["msg"], res["msg"]
+    assert _unchanged(lab)
+
+
+def test_haproxy_refusal_reported(lab, run_module):  # noqa: F811
+    res = run_module(args(lab, backend="static_pool", server="st1", state="ready", weight=5))
+    assert res["failed"] is True and "static LB algorithm" in res["msg"]
+    res = run_module(args(lab, backend="nocheck_pool", server="n1", state="ready", health=True))
+    assert res["failed"] is True and "has no health check" in res["msg"] and res["changed"] is False
