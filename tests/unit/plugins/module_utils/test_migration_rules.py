@@ -255,3 +255,9 @@ def test_utf8_with_bom_and_non_ascii_keeps_line_numbers(tmp_path):
     mset = mr.MigrationSet()
     mset.add_file(str(path))
     assert [(f["rule"], f["line"]) for f in mset.findings] == [("drop-column", 3)]
+
+
+def test_suppressing_a_do_block_still_reports_what_is_seen_inside():
+    sql = ("-- veza:allow do-block reason: reviewed, only backfills\n"
+           "DO $$ BEGIN UPDATE users SET plan = 'free'; ALTER TABLE users DROP COLUMN email; END $$;")
+    assert rules_of(sql) == ["drop-column"]
