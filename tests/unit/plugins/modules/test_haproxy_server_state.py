@@ -1,0 +1,263 @@
+# Copyright: (c) 2026, veza.infra maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""haproxy_server_state decisions: what is sent for each before-state x wanted state, changed, check mode."""
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.veza.infra.plugins.modules import haproxy_server_state as m
+
+STATES = ("ready", "drain", "maint")
+
+
+def view(forced="ready", effective=None, weight=100, initial=100, health="enabled", agent="none", scur=0,
+         qcur=0, stot=0, inherited=False, fully_up=True):
+    return dict(backend="api_pool", server="s2", admin_state=effective or forced, forced_admin_state=forced,
+                admin_flags=[], inherited=inherited, operational_state="UP", status="UP", scur=scur, qcur=qcur,
+                stot=stot, weight=weight, initial_weight=initial, check_status="L7OK", check_desc=None,
+                health_check=health, agent_check=agent, fully_up=fully_up)
+
+
+# -- plan: before x wanted ------------------------------------------------------------------------
+@pytest.mark.parametrize("before", STATES)
+@pytest.mark.parametrize("wanted", STATES)
+def test_plan_state_matrix(before, wanted):
+    cmds, escalate, after = m.plan(view(before), wanted)
+    if before == wanted:
+        assert cmds == [] and escalate == []
+    else:
+        assert cmds == ["set server api_pool/s2 state %s" % wanted] and escalate == []
+    assert after["admin_state"] == after["forced_admin_state"] == wanted
+
+
+@pytest.mark.parametrize("before, cmds, escalate", [
+    ("ready", ["set server api_pool/s2 state drain"], ["set server api_pool/s2 state maint"]),
+    ("drain", [], ["set server api_pool/s2 state maint"]),
+    ("maint", [], []),   # already out: never back to drain
+])
+def test_plan_drain_then_maint(before, cmds, escalate):
+    got_cmds, got_escalate, after = m.plan(view(before), "drain", drain_then_maint=True)
+    assert (got_cmds, got_escalate) == (cmds, escalate)
+    assert after["admin_state"] == "maint"
+
+
+@pytest.mark.parametrize("weight, current, initial, cmd, after_weight", [
+    ("50%", 50, 100, None, 50),       # 50% of 100 is 50: already there
+    ("50", 50, 100, None, 50),
+    ("50%", 0, 1, None, 0),           # 50% of 1 is 0 in HAProxy's integer arithmetic
+    ("50%", 100, 100, "set weight api_pool/s2 50%", 50),
+    ("0", 100, 100, "set weight api_pool/s2 0", 0),
+    ("100%", 0, 10, "set weight api_pool/s2 100%", 10),
+    (7, 100, 100, "set weight api_pool/s2 7", 7),
+])
+def test_plan_weight(weight, current, initial, cmd, after_weight):
+    cmds, _, after = m.plan(view(weight=current, initial=initial), "ready", weight=weight)
+    assert cmds == ([cmd] if cmd else [])
+    assert after["weight"] == after_weight
+
+
+def test_plan_weight_goes_before_ready():
+    cmds, _, _ = m.plan(view("maint", weight=0), "ready", weight="100%")
+    assert cmds == ["set weight api_pool/s2 100%", "set server api_pool/s2 state ready"]
+
+
+@pytest.mark.parametrize("current, wanted, cmd", [
+    ("enabled", False, "disable health api_pool/s2"),
+    ("disabled", True, "enable health api_pool/s2"),
+    ("enabled", True, None),
+    ("disabled", False, None),
+    ("none", False, None),      # nothing configured: already "off"
+    ("enabled", None, None),    # unset: left alone
+])
+def test_plan_health(current, wanted, cmd):
+    cmds, _, after = m.plan(view(health=current), "ready", health=wanted)
+    assert cmds == ([cmd] if cmd else [])
+    if cmd:
+        assert after["health_check"] == ("enabled" if wanted else "disabled")
+
+
+def test_plan_agent():
+    cmds, _, after = m.plan(view(agent="enabled"), "ready", agent=False)
+    assert cmds == ["disable agent api_pool/s2"] and after["agent_check"] == "disabled"
+
+
+def test_plan_ignores_live_counters():
+    """scur, stot, status, check results never make a change."""
+    busy = view("drain", scur=40, qcur=3, stot=9999, fully_up=False)
+    busy.update(status="DOWN", operational_state="DOWN", check_status="L4CON")
+    assert m.plan(busy, "drain")[:2] == ([], [])
+
+
+def test_plan_inherited_maint_predicts_effective_unchanged():
+    cmds, _, after = m.plan(view("ready", effective="maint", inherited=True), "ready")
+    assert cmds == [] and after["admin_state"] == "maint"
+
+
+# -- drain decision ------------------------------------------------------------------------------
+def test_drain_watch_needs_zero_to_hold():
+    w = m.DrainWatch(settle=1.0)
+    assert w.update(view(scur=2, stot=10), 0.0) is False
+    assert w.update(view(scur=0, stot=10), 0.5) is False   # first 0: start of the quiet period
+    assert w.update(view(scur=0, stot=10), 1.2) is False   # 0.7 s quiet
+    assert w.update(view(scur=0, stot=10), 1.6) is True    # 1.1 s quiet, no new session
+
+
+def test_drain_watch_cookie_client_between_polls_restarts_settle():
+    """scur reads 0 every time, but stot moved: a sticky client came and went between two polls."""
+    w = m.DrainWatch(settle=1.0)
+    assert w.update(view(scur=0, stot=10), 0.0) is False
+    assert w.update(view(scur=0, stot=11), 0.9) is False
+    assert w.update(view(scur=0, stot=12), 1.8) is False
+    assert w.new_sessions == 2
+    assert w.update(view(scur=0, stot=12), 2.9) is True
+
+
+def test_drain_watch_queue_counts_and_zero_settle():
+    w = m.DrainWatch(settle=0)
+    assert w.update(view(scur=0, qcur=1), 0.0) is False
+    assert w.update(view(scur=0, qcur=0), 0.1) is True
+
+
+# -- the task with a recording runtime (no HAProxy: decisions only; integration tests use the real one)
+class _Exit(Exception):
+    def __init__(self, failed, result):
+        super().__init__(result.get("msg"))
+        self.failed, self.result = failed, result
+
+
+class FakeModule:
+    def __init__(self, check_mode=False, diff=False, **params):
+        base = dict(backend="api_pool", server="s2", state="drain", socket="/x.sock", weight=None, health=None,
+                    agent=None, wait=True, wait_timeout=5.0, wait_interval=0.1, drain_settle=0.2,
+                    drain_then_maint=False, drain_grace=1.0, shutdown_sessions=False, fail_on_not_found=True)
+        base.update(params)
+        self.params, self.check_mode, self._diff = base, check_mode, diff
+        self.warnings = []
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+
+    def exit_json(self, **kw):
+        raise _Exit(False, kw)
+
+    def fail_json(self, msg, **kw):
+        raise _Exit(True, dict(kw, msg=msg))
+
+
+class RecordingRuntime:
+    """Plays a scripted sequence of server views and records what the task sends."""
+
+    def __init__(self, views, level="admin"):
+        self.views = list(views)
+        self.sent = []
+        self.level = level
+
+    def cli_level(self):
+        return self.level
+
+    def server(self, backend, server):
+        return self.views.pop(0) if len(self.views) > 1 else self.views[0]
+
+    def execute(self, command):
+        self.sent.append(command)
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+    def sleep(self, s):
+        self.t += s
+
+
+def run_task(module, runtime):
+    clock = Clock()
+    task = m.ServerStateTask(module, runtime, clock=clock, sleep=clock.sleep)
+    with pytest.raises(_Exit) as exc:
+        task.run()
+    return exc.value
+
+
+@pytest.mark.parametrize("before", STATES)
+@pytest.mark.parametrize("wanted", STATES)
+def test_check_mode_sends_nothing_and_predicts(before, wanted):
+    rt = RecordingRuntime([view(before, scur=3)])
+    out = run_task(FakeModule(check_mode=True, diff=True, state=wanted), rt)
+    assert not out.failed and rt.sent == []
+    assert out.result["changed"] is (before != wanted)
+    assert out.result["after"]["admin_state"] == wanted
+    assert out.result["diff"]["before"]["admin_state"] == before
+    assert out.result["diff"]["after"]["admin_state"] == wanted
+    assert out.result["commands"] == ([] if before == wanted else ["set server api_pool/s2 state %s" % wanted])
+
+
+def test_non_admin_socket_fails_before_anything():
+    rt = RecordingRuntime([view()], level="operator")
+    out = run_task(FakeModule(), rt)
+    assert out.failed and "level 'operator'" in out.result["msg"] and rt.sent == []
+    assert out.result["changed"] is False
+
+
+def test_drain_waits_then_returns():
+    rt = RecordingRuntime([view("ready", scur=2), view("drain", scur=2), view("drain", scur=1),
+                           view("drain", scur=0)])
+    out = run_task(FakeModule(), rt)
+    assert not out.failed and out.result["changed"] and out.result["waited"]
+    assert rt.sent == ["set server api_pool/s2 state drain"]
+    assert out.result["elapsed"] >= 0.2
+
+
+def test_drain_timeout_reports_sessions_left():
+    rt = RecordingRuntime([view("ready", scur=3), view("drain", scur=3)])
+    out = run_task(FakeModule(wait_timeout=1.0), rt)
+    assert out.failed and out.result["sessions_left"] == 3
+    assert "3 session(s) left" in out.result["msg"] and out.result["changed"] is True
+
+
+def test_drain_timeout_with_shutdown_kills():
+    rt = RecordingRuntime([view("ready", scur=3), view("drain", scur=3), view("drain", scur=3),
+                           view("drain", scur=0)])
+    out = run_task(FakeModule(wait_timeout=0.0, shutdown_sessions=True), rt)
+    assert not out.failed and out.result["sessions_killed"] == 3
+    assert rt.sent[-1] == "shutdown sessions server api_pool/s2"
+
+
+def test_drain_then_maint_escalates_after_grace():
+    sticky = [view("drain", scur=0, stot=n) for n in range(1, 30)]
+    rt = RecordingRuntime([view("ready")] + sticky + [view("maint", scur=0, stot=30)])
+    out = run_task(FakeModule(drain_then_maint=True, drain_grace=1.0, drain_settle=0.5), rt)
+    assert not out.failed and out.result["escalated"] is True
+    assert rt.sent == ["set server api_pool/s2 state drain", "set server api_pool/s2 state maint"]
+
+
+def test_drain_then_maint_drained_in_grace_does_not_escalate():
+    rt = RecordingRuntime([view("ready"), view("drain"), view("drain"), view("drain"), view("drain"),
+                           view("maint")])
+    out = run_task(FakeModule(drain_then_maint=True, drain_grace=5.0, drain_settle=0.2), rt)
+    assert not out.failed and out.result["escalated"] is False
+    assert rt.sent[-1] == "set server api_pool/s2 state maint"
+
+
+def test_ready_waits_for_full_health_and_fails_naming_check():
+    rt = RecordingRuntime([view("maint"), view("ready", fully_up=False)])
+    out = run_task(FakeModule(state="ready", wait_timeout=1.0), rt)
+    assert out.failed and "do not report it UP" in out.result["msg"] and "L7OK" in out.result["msg"]
+
+
+def test_ready_without_checks_warns():
+    rt = RecordingRuntime([view("maint", health="none")])
+    module = FakeModule(state="ready")
+    out = run_task(module, rt)
+    assert not out.failed and out.result["waited"] is False
+    assert rt.sent == ["set server api_pool/s2 state ready"]
+    assert any("no enabled health check" in w for w in module.warnings)
+
+
+def test_health_true_without_check_fails_clearly():
+    rt = RecordingRuntime([view(health="none")])
+    out = run_task(FakeModule(state="ready", health=True), rt)
+    assert out.failed and "has no health check" in out.result["msg"] and rt.sent == []
