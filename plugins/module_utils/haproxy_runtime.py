@@ -505,8 +505,8 @@ class HAProxyRuntime:
     def set_server_state(self, backend, server, state):
         if state not in SERVER_STATES:
             raise HAProxyAddressError("state %r must be one of %s" % (state, ", ".join(SERVER_STATES)))
-        self.execute("set server %s/%s state %s" % (check_name(backend, "backend"), check_name(server, "server"),
-                                                     state))
+        self.execute("set server %s/%s state %s"
+                     % (check_name(backend, "backend"), check_name(server, "server"), state))
 
     def set_weight(self, backend, server, weight):
         value, pct = parse_weight(weight)

@@ -140,7 +140,7 @@ notes:
   - The socket must be at C(level admin) (C(stats socket /run/haproxy/admin.sock mode 660 level admin));
     an C(operator) or C(user) socket fails before anything is sent.
   - A server in MAINT or DRAIN inherited from a tracked server (C(track)) or after a DNS failure cannot
-    be changed through its own state; RV(after.admin_flags) shows C(IMAINT), C(IDRAIN) or C(RMAINT).
+    be changed through its own state; RV(before.admin_flags) shows C(IMAINT), C(IDRAIN) or C(RMAINT).
   - Runs once per task; with several HAProxy hosts, run the task on each.
 seealso:
   - name: HAProxy management guide, runtime API

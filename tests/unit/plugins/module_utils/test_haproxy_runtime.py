@@ -266,7 +266,7 @@ class _OneShotServer(threading.Thread):
 
     def run(self):
         for answer in self.answers:
-            conn, _ = self.sock.accept()
+            conn, dummy = self.sock.accept()
             with conn:
                 self.received.append(conn.recv(4096).decode())
                 conn.sendall(answer.encode())

@@ -52,13 +52,13 @@ def test_plan_drain_then_maint(before, cmds, escalate):
     (7, 100, 100, "set weight api_pool/s2 7", 7),
 ])
 def test_plan_weight(weight, current, initial, cmd, after_weight):
-    cmds, _, after = m.plan(view(weight=current, initial=initial), "ready", weight=weight)
+    cmds, dummy, after = m.plan(view(weight=current, initial=initial), "ready", weight=weight)
     assert cmds == ([cmd] if cmd else [])
     assert after["weight"] == after_weight
 
 
 def test_plan_weight_goes_before_ready():
-    cmds, _, _ = m.plan(view("maint", weight=0), "ready", weight="100%")
+    cmds, dummy, dummy2 = m.plan(view("maint", weight=0), "ready", weight="100%")
     assert cmds == ["set weight api_pool/s2 100%", "set server api_pool/s2 state ready"]
 
 
@@ -71,14 +71,14 @@ def test_plan_weight_goes_before_ready():
     ("enabled", None, None),    # unset: left alone
 ])
 def test_plan_health(current, wanted, cmd):
-    cmds, _, after = m.plan(view(health=current), "ready", health=wanted)
+    cmds, dummy, after = m.plan(view(health=current), "ready", health=wanted)
     assert cmds == ([cmd] if cmd else [])
     if cmd:
         assert after["health_check"] == ("enabled" if wanted else "disabled")
 
 
 def test_plan_agent():
-    cmds, _, after = m.plan(view(agent="enabled"), "ready", agent=False)
+    cmds, dummy, after = m.plan(view(agent="enabled"), "ready", agent=False)
     assert cmds == ["disable agent api_pool/s2"] and after["agent_check"] == "disabled"
 
 
@@ -90,7 +90,7 @@ def test_plan_ignores_live_counters():
 
 
 def test_plan_inherited_maint_predicts_effective_unchanged():
-    cmds, _, after = m.plan(view("ready", effective="maint", inherited=True), "ready")
+    cmds, dummy, after = m.plan(view("ready", effective="maint", inherited=True), "ready")
     assert cmds == [] and after["admin_state"] == "maint"
 
 
