@@ -434,10 +434,10 @@ class MigrationSet:
             self._add(stmt, "concurrently-in-transaction",
                       "CREATE INDEX CONCURRENTLY inside BEGIN ... COMMIT fails at run time", sql)
         elif not node.concurrent and not self._table_is_new(key):
+            label = node.idxname + " " if node.idxname else ""
             self._add(stmt, "index-not-concurrent",
                       "CREATE INDEX %son existing table %s blocks writes while it builds; use "
-                      "CREATE INDEX CONCURRENTLY" % (node.idxname + " " if node.idxname else "",
-                                                      _fmt(key)), sql)
+                      "CREATE INDEX CONCURRENTLY" % (label, _fmt(key)), sql)
         if node.idxname and not node.if_not_exists:
             self.new_indexes.add((key[0], node.idxname))
 

@@ -300,8 +300,9 @@ def main():
         for path in files:
             mset.add_file(path)
     except MigrationInputError as exc:
-        module.fail_json(msg=str(exc), file=exc.path, line=exc.line, error=exc.message,
-                         changed=False, **dict(mset.result(), findings=[], bypassed=0))
+        partial = mset.result()
+        partial.update(findings=[], bypassed=0, changed=False)
+        module.fail_json(msg=str(exc), file=exc.path, line=exc.line, error=exc.message, **partial)
 
     result = mset.result()
     findings = result["findings"]
