@@ -78,4 +78,3 @@ class ActionModule(ActionBase):
             result["failed"] = True
             result["msg"] = out["reason"]
         return result
-

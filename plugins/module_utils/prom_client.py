@@ -29,13 +29,9 @@ import socket
 import ssl
 import time
 
-try:  # Python 3 standard library
-    from urllib.error import HTTPError, URLError
-    from urllib.parse import urlencode, urlparse
-    from urllib.request import Request, urlopen
-except ImportError:  # pragma: no cover - Python 2 is not supported
-    HTTPError = URLError = Exception
-    urlencode = urlparse = Request = urlopen = None
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlencode, urlparse
+from urllib.request import Request, urlopen
 
 DEFAULT_HISTOGRAM = "veza_gin_http_request_duration_seconds"
 

@@ -14,11 +14,11 @@ description:
     RV(verdict=green) only when every probe stayed within its thresholds. The first probe over a
     threshold fails the task at once with the SLI, its value, the threshold, the query and the time.
   - By default it watches the runbook's two SLIs of the C(veza_gin_http_request_duration_seconds)
-    histogram, with O(selector) merged into every vector selector. The p95 latency is
-    C(histogram_quantile(0.95, sum by (le\) (rate(<histogram>_bucket{<selector>}[R\]\)\)\)). The 5xx ratio is
-    C((sum(rate(<histogram>_count{<selector>,status=~"5.."}[R\]\)\) or vector(0\)\) / sum(rate(<histogram>_count{<selector>}[R\]\)\)).
-    A service that served no 5xx at all has a ratio of 0, not "no data".
-    O(slis) replaces both with your own queries.
+    histogram, with O(selector) merged into every vector selector. V(p95_latency) is the 0.95
+    C(histogram_quantile) of the C(_bucket) rate. V(error_rate) is the rate of C(_count) with a
+    5xx C(status) label over the rate of all C(_count). A service that served no 5xx at all has a
+    ratio of 0, not "no data". The queries as sent are returned in RV(slis).
+  - O(slis) replaces both with your own queries.
   - Edge cases are explicit. An empty vector or NaN is "no data" (see O(on_no_data) and
     O(no_data_limit)). A failed query or an unreachable Prometheus is an error (see O(error_limit)).
     PromQL that Prometheus rejects fails the task before the window starts, with Prometheus's own
@@ -27,7 +27,7 @@ description:
     probe while it runs (elapsed/total, each SLI against its threshold, the probe status). Run
     without it (for example as a plain module on a host), the module behaves the same but reports
     only at the end.
-  - Read-only. In check mode it still runs the whole window and reports, and RV(changed) is always
+  - Read-only. In check mode it still runs the whole window and reports, and C(changed) is always
     false.
 options:
   url:

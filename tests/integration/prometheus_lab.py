@@ -146,10 +146,9 @@ class Prometheus:
         self.dir = tempfile.mkdtemp(prefix="prom-", dir=workdir)
         config = os.path.join(self.dir, "prometheus.yml")
         with open(config, "w", encoding="utf-8") as fh:
-            fh.write("global:\n  scrape_interval: %ds\n  scrape_timeout: %ds\n  evaluation_interval: %ds\n"
+            fh.write("global:\n  scrape_interval: {s}s\n  scrape_timeout: {s}s\n  evaluation_interval: {s}s\n"
                      "scrape_configs:\n  - job_name: backend-api\n    static_configs:\n"
-                     "      - targets: %s\n" % (SCRAPE_INTERVAL, SCRAPE_INTERVAL, SCRAPE_INTERVAL,
-                                               json.dumps(list(targets))))
+                     "      - targets: {t}\n".format(s=SCRAPE_INTERVAL, t=json.dumps(list(targets))))
         self.log = open(os.path.join(self.dir, "prometheus.log"), "wb")  # pylint: disable=consider-using-with
         self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
             [PROMETHEUS, "--config.file=" + config, "--storage.tsdb.path=" + os.path.join(self.dir, "data"),

@@ -219,7 +219,7 @@ def test_live_progress_in_playbook_output(prom_lab, tmp_path):
             proc.kill()
             proc.wait(5)
         proc.stdout.close()
-    out = "".join(line for line, _ in seen)
+    out = "".join(line for line, _alive in seen)
     assert proc.returncode == 0, out
     probe_lines = [(line, alive) for line, alive in seen if PROBE_LINE.search(line)]
     assert len(probe_lines) == 5, out

@@ -100,7 +100,7 @@ def test_red_at_probe_k_stops_at_once_with_details(k):
 
 def test_value_equal_to_threshold_is_green_and_worst_series_counts():
     assert pc.judge_sli(SLIS[0], R.ok([0.5]))[0] == "ok"
-    status, value, _ = pc.judge_sli(SLIS[0], R.ok([0.1, 0.7, 0.2]))
+    status, value, _text = pc.judge_sli(SLIS[0], R.ok([0.1, 0.7, 0.2]))
     assert (status, value) == ("breach", 0.7)
     assert pc.judge_sli({"name": "up", "query": "q", "max": None, "min": 2}, R.ok([3, 1]))[:2] == ("breach", 1)
 
