@@ -39,7 +39,11 @@ stage_integration() {
   python -m pytest -q -p no:cacheprovider tests/integration
 }
 stage_molecule() {
+  # Each roles/<role>/molecule/<scenario> on podman with real systemd, on the lab image: built
+  # here from a fresh clone (about 2 minutes), reused while its recipe is unchanged. Instances
+  # are named molecule-*, never the lab's. veza.infra.* resolves through ANSIBLE_COLLECTIONS_PATH.
   local rc=0 found=0 scen role
+  bash scripts/build-image.sh || return 1
   for scen in roles/*/molecule/*/molecule.yml; do
     [ -e "$scen" ] || continue
     found=1
