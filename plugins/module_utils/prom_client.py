@@ -5,7 +5,8 @@
 
 This module util is PRIVATE to veza.infra, no compatibility promise: do not import it from
 other collections. It runs on managed hosts (the module) and on the controller (the action
-plugin), so it uses the Python standard library only.
+plugin), so it uses the Python standard library only, plus ansible-core's own
+``ansible.module_utils.urls.open_url`` (urllib underneath; shipped with every module).
 
 Layers, each testable alone:
 - ``PromClient.query()``: one instant query, returned as a tagged ``PromResult``
@@ -18,7 +19,6 @@ Layers, each testable alone:
 """
 from __future__ import annotations
 
-import base64
 import datetime
 import html
 import json
@@ -26,12 +26,12 @@ import math
 import os
 import re
 import socket
-import ssl
 import time
-
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode, urlparse
-from urllib.request import Request, urlopen
+
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
+from ansible.module_utils.urls import open_url
 
 DEFAULT_HISTOGRAM = "veza_gin_http_request_duration_seconds"
 
@@ -157,70 +157,71 @@ def parse_query_response(payload):
 
 
 class PromClient:
-    """Minimal Prometheus HTTP API client: instant queries over urllib, auth and TLS options."""
+    """Minimal Prometheus HTTP API client: instant queries, auth and TLS options."""
 
     def __init__(self, url, timeout=10.0, bearer_token=None, url_username=None, url_password=None,
                  validate_certs=True, ca_path=None):
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self.headers = {"Accept": "application/json", "User-Agent": "veza.infra.prom_sli_watch"}
+        self.headers = {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
         if bearer_token:
             self.headers["Authorization"] = "Bearer %s" % bearer_token
-        elif url_username is not None:
-            creds = ("%s:%s" % (url_username, url_password or "")).encode("utf-8")
-            self.headers["Authorization"] = "Basic %s" % base64.b64encode(creds).decode("ascii")
-        self.context = None
-        if self.url.startswith("https://"):
-            self.context = ssl.create_default_context(cafile=ca_path)
-            if not validate_certs:
-                self.context.check_hostname = False
-                self.context.verify_mode = ssl.CERT_NONE
+        self.url_username = url_username
+        self.url_password = url_password
+        self.validate_certs = validate_certs
+        self.ca_path = ca_path
+
+    def _timeout_error(self):
+        return PromResult.error("query to %s timed out after %ss" % (self.url, self.timeout), "timeout")
 
     def query(self, promql):
         """Run one instant query (evaluated at Prometheus's now). Never raises."""
-        body = urlencode({"query": promql}).encode("utf-8")
-        headers = dict(self.headers)
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-        req = Request(self.url + "/api/v1/query", data=body, headers=headers, method="POST")
+        body = urlencode({"query": promql})
         try:
-            resp = urlopen(req, timeout=self.timeout, context=self.context)
+            resp = open_url(self.url + "/api/v1/query", data=body, headers=self.headers, method="POST",
+                            timeout=self.timeout, validate_certs=self.validate_certs,
+                            url_username=self.url_username, url_password=self.url_password,
+                            force_basic_auth=self.url_username is not None, ca_path=self.ca_path,
+                            http_agent="veza.infra.prom_sli_watch", use_netrc=False)
             try:
                 raw = resp.read()
             finally:
                 resp.close()
         except HTTPError as exc:
-            raw = b""
-            try:
-                raw = exc.read()
-            except (OSError, ValueError):
-                pass
-            finally:
-                exc.close()
-            try:
-                payload = json.loads(raw.decode("utf-8", "replace"))
-            except ValueError:
-                payload = None
-            if isinstance(payload, dict) and payload.get("status") == "error":
-                # Prometheus's own words, e.g. "bad_data: 1:14: parse error: unclosed left parenthesis"
-                return PromResult.error("%s: %s" % (payload.get("errorType"), payload.get("error")),
-                                        payload.get("errorType") or "http")
-            return PromResult.error("HTTP %s %s from %s: %s" % (
-                exc.code, exc.reason, self.url, raw[:200].decode("utf-8", "replace")), "http")
+            return self._http_error(exc)
         except (socket.timeout, TimeoutError):
-            return PromResult.error("query to %s timed out after %ss" % (self.url, self.timeout), "timeout")
+            return self._timeout_error()
         except URLError as exc:
-            reason = exc.reason
-            if isinstance(reason, (socket.timeout, TimeoutError)):
-                return PromResult.error("query to %s timed out after %ss" % (self.url, self.timeout), "timeout")
-            return PromResult.error("cannot reach Prometheus at %s: %s" % (self.url, reason), "transport")
-        except (OSError, ValueError) as exc:  # connection reset, bad status line, ...
+            if isinstance(exc.reason, (socket.timeout, TimeoutError)):
+                return self._timeout_error()
+            return PromResult.error("cannot reach Prometheus at %s: %s" % (self.url, exc.reason), "transport")
+        except (OSError, ValueError, UrlsConnectionError) as exc:  # reset, bad status line, TLS, ...
             return PromResult.error("cannot reach Prometheus at %s: %s" % (self.url, exc), "transport")
         try:
             payload = json.loads(raw.decode("utf-8", "replace"))
         except ValueError:
-            return PromResult.error("%s/api/v1/query did not answer JSON (is O(url) a Prometheus?): %.120r"
+            return PromResult.error("%s/api/v1/query did not answer JSON (is url a Prometheus?): %.120r"
                                     % (self.url, raw[:120]), "response")
         return parse_query_response(payload)
+
+    def _http_error(self, exc):
+        raw = b""
+        try:
+            raw = exc.read() or b""
+        except (OSError, ValueError):
+            pass
+        finally:
+            exc.close()
+        try:
+            payload = json.loads(raw.decode("utf-8", "replace"))
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict) and payload.get("status") == "error":
+            # Prometheus's own words, e.g. "bad_data: 1:14: parse error: unclosed left parenthesis"
+            return PromResult.error("%s: %s" % (payload.get("errorType"), payload.get("error")),
+                                    payload.get("errorType") or "http")
+        return PromResult.error("HTTP %s %s from %s: %s" % (
+            exc.code, exc.reason, self.url, raw[:200].decode("utf-8", "replace")), "http")
 
 
 # --------------------------------------------------------------------------------------------
