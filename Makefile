@@ -10,7 +10,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help bootstrap test sanity lint unit integration molecule demo clean
+.PHONY: help bootstrap test sanity lint unit integration molecule demo clean lab-up lab-down
 
 help:
 	@echo "make demo    - run the main job on the embedded lab"
@@ -42,6 +42,13 @@ molecule: bootstrap
 
 demo: bootstrap
 	@bash scripts/demo.sh
+
+# The embedded lab (docs/lab.md): idempotent; ports overridable with VEZA_LAB_*_PORT.
+lab-up: bootstrap
+	@bash scripts/lab.sh up
+
+lab-down:
+	@bash scripts/lab.sh down
 
 clean:
 	rm -rf .cache tests/output .pytest_cache

@@ -2,7 +2,8 @@
 # Runs the test stages of `make test` (or the ones named as arguments) and prints a summary.
 # Stages: sanity (ansible-test sanity), lint (ansible-lint production profile), unit (pytest
 # tests/unit), integration (pytest tests/integration: real haproxy/prometheus/pglast on
-# loopback), molecule (every roles/*/molecule/* scenario on podman + systemd).
+# loopback), molecule (every roles/*/molecule/* scenario on podman + systemd), lab (pytest
+# tests/lab: one lab bring-up, the failover bar; docs/lab.md).
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here" || exit 1
@@ -10,7 +11,7 @@ export PATH="${VEZA_VENV:-/opt/veza-infra/venv}/bin:$PATH"
 export ANSIBLE_CONFIG="$here/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$here/.collections"
 export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(sanity lint unit integration molecule)
+[ ${#stages[@]} -eq 0 ] && stages=(sanity lint unit integration molecule lab)
 
 stage_sanity() {
   # ansible-test wants the collection under .../ansible_collections/veza/infra and resolves
@@ -37,6 +38,9 @@ stage_unit() {
 }
 stage_integration() {
   python -m pytest -q -p no:cacheprovider tests/integration
+}
+stage_lab() {
+  python -m pytest -q -s -p no:cacheprovider tests/lab
 }
 stage_molecule() {
   # Each roles/<role>/molecule/<scenario> on podman with real systemd, on the lab image: built
