@@ -47,6 +47,11 @@ def wait_for(predicate, what, timeout=30.0):
     raise AssertionError("timed out after %.0f s waiting for %s; last seen: %r" % (timeout, what, last))
 
 
+def both_up(host):
+    rows = stat_rows(host)
+    return all(rows.get(b) == "UP" for b in BACKENDS), rows
+
+
 def servers_state(host, backend="api_pool"):
     """{server: srv_admin_state} from `show servers state` (the server-state-file format)."""
     lines = admin(host, "show servers state %s" % backend).splitlines()
@@ -56,6 +61,16 @@ def servers_state(host, backend="api_pool"):
         fields = dict(zip(header, line.split()))
         out[fields["srv_name"]] = int(fields["srv_admin_state"])
     return out
+
+
+def same_state(host, expected):
+    state = servers_state(host)
+    return state == expected, state
+
+
+def not_drained(host, server):
+    state = servers_state(host)
+    return not state[server] & 0x08, state
 
 
 def test_service_enabled_and_running(host):
@@ -76,8 +91,7 @@ def test_config_file_and_validation(host):
 
 
 def test_both_backends_up_through_admin_socket(host):
-    rows = wait_for(lambda: (lambda r: (all(r.get(b) == "UP" for b in BACKENDS), r))(stat_rows(host)),
-                    "both backends UP")
+    rows = wait_for(lambda: both_up(host), "both backends UP")
     print("api_pool:", rows)
     assert sorted(rows) == sorted(BACKENDS)
 
@@ -90,13 +104,13 @@ def test_tcp_admin_socket_on_loopback(host):
 
 
 def test_serves_round_robin_and_sticky(host):
-    wait_for(lambda: (lambda r: (all(r.get(b) == "UP" for b in BACKENDS), r))(stat_rows(host)), "both UP")
-    seen = {host.check_output("curl -fsS http://127.0.0.1:80/api/v1/health") for _ in range(10)}
+    wait_for(lambda: both_up(host), "both UP")
+    seen = {host.check_output("curl -fsS http://127.0.0.1:80/api/v1/health") for _attempt in range(10)}
     assert seen == set(BACKENDS), seen
     headers = host.check_output("curl -fsS -o /dev/null -D - http://127.0.0.1:80/api/v1/health")
     assert "set-cookie: serverid=" in headers.lower()
     sticky = {host.check_output("curl -fsS -b SERVERID=molecule-backend-api-2 http://127.0.0.1:80/x")
-              for _ in range(4)}
+              for _attempt in range(4)}
     assert sticky == {"molecule-backend-api-2"}
 
 
@@ -116,7 +130,7 @@ def test_reload_keeps_drain_and_maint(host):
         assert "molecule-backend-api-2" in saved
         # the new worker answers on the socket with the same admin state; the master stayed
         time.sleep(1)
-        after = wait_for(lambda: (lambda s: (s == before, s))(servers_state(host)), "state after reload")
+        after = wait_for(lambda: same_state(host, before), "state after reload")
         print("srv_admin_state before/after reload:", before, after)
         rows = stat_rows(host)
         assert rows["molecule-backend-api-2"].startswith("DRAIN"), rows
@@ -126,8 +140,7 @@ def test_reload_keeps_drain_and_maint(host):
         admin(host, "set server api_pool/molecule-backend-api-1 state ready")
         admin(host, "set server api_pool/molecule-backend-api-2 state ready")
     host.run_expect([0], "systemctl reload haproxy")
-    wait_for(lambda: (lambda r: (all(r.get(b) == "UP" for b in BACKENDS), r))(stat_rows(host)),
-             "both UP again after ready + reload")
+    wait_for(lambda: both_up(host), "both UP again after ready + reload")
 
 
 def test_save_state_refuses_without_socket(host):
@@ -146,7 +159,6 @@ def test_control_reload_without_state_file_loses_drain(host):
         assert servers_state(host)["molecule-backend-api-2"] & 0x08
         host.run_expect([0], "rm -f /var/lib/haproxy/server-state && systemctl kill -s USR2 --kill-whom=main haproxy")
         time.sleep(1)
-        wait_for(lambda: (lambda s: (not s["molecule-backend-api-2"] & 0x08, s))(servers_state(host)),
-                 "drain lost without the state file")
+        wait_for(lambda: not_drained(host, "molecule-backend-api-2"), "drain lost without the state file")
     finally:
         admin(host, "set server api_pool/molecule-backend-api-2 state ready")
