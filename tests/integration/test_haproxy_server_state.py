@@ -60,15 +60,13 @@ def test_drain_returns_only_after_held_connection_closed(lab, run_module):  # no
     held = HeldRequest(lab, "s1", 3)
     held.start()
     held.wait_open()
-    t0 = time.monotonic()
     res = run_module(args(lab, wait_timeout=30))
     returned = time.monotonic()
     held.join(10)
     assert not res.get("failed"), res
-    assert res["before"]["scur"] == 1
+    assert res["before"]["scur"] == 1  # the session was open when the module looked
     assert held.result == (200, "s1")
-    assert held.finished_at <= returned
-    assert res["elapsed"] >= 2.0 and returned - t0 >= 2.5
+    assert held.finished_at <= returned  # ... and closed before the module returned
     assert res["after"]["scur"] == 0 and res["waited"] is True
 
 
@@ -153,7 +151,7 @@ def test_sticky_client_drain_then_maint_redispatches(lab, run_module):  # noqa: 
 def test_drain_then_maint_without_traffic_does_not_escalate(lab, run_module):  # noqa: F811
     res = run_module(args(lab, server="s2", drain_then_maint=True, drain_grace=10, wait_timeout=20))
     assert not res.get("failed"), res
-    assert res["escalated"] is False and res["elapsed"] < 5
+    assert res["escalated"] is False
     assert status(lab, "s2") == "MAINT"
 
 
