@@ -1,0 +1,210 @@
+# Copyright: (c) 2026, veza.infra maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Python helpers for tests that run on the embedded lab (scripts/lab.sh, docs/lab.md).
+
+    lab = Lab()
+    lab.up()                                  # scripts/lab.sh up (idempotent)
+    lab.server_states()                       # {"backend-api-1": "UP", ...} via the issue-3 client
+    lab.http_get("/api/v1/health", cookie="backend-api-1")
+    lab.prom_query('up{job="backend-api"}')
+    lab.kill("backend-api-1"); lab.start("backend-api-1")
+    lab.down()
+
+HAProxy's runtime API is read with veza.infra's own client
+(plugins/module_utils/haproxy_runtime.py) through the TCP admin port the lab publishes on
+127.0.0.1; there is no second socket client here.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VENV = os.environ.get("VEZA_VENV", "/opt/veza-infra/venv")
+CONTAINERS = ("haproxy", "backend-api-1", "backend-api-2", "stream-server-1", "stream-server-2", "prometheus")
+BACKENDS = ("backend-api-1", "backend-api-2")
+POOL = "api_pool"
+COOKIE = "SERVERID"
+BACKEND_HEADERS = ("X-Veza-Backend", "X-Served-By", "X-Backend", "X-Hostname")
+_COOKIE_RE = re.compile(r"(?:^|[;,]\s*)%s=([^;,\s]*)" % COOKIE)
+
+
+def env():
+    """Environment for scripts/lab.sh and ansible from this checkout."""
+    e = dict(os.environ)
+    e["PATH"] = os.path.join(VENV, "bin") + os.pathsep + e.get("PATH", "")
+    e["ANSIBLE_CONFIG"] = os.path.join(ROOT, "ansible.cfg")
+    e["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(ROOT, ".collections")
+    return e
+
+
+class LabError(RuntimeError):
+    pass
+
+
+class Response:
+    def __init__(self, status, headers, body, elapsed):
+        self.status = status
+        self.headers = headers  # http.client.HTTPMessage: case-insensitive get()
+        self.body = body
+        self.elapsed = elapsed
+
+    @property
+    def set_cookie(self):
+        """SERVERID value HAProxy set in this response (None when it set none)."""
+        m = _COOKIE_RE.search(self.headers.get("Set-Cookie") or "")
+        return m.group(1) if m else None
+
+    @property
+    def backend(self):
+        """Backend that answered, from the stand-in's response header (None if it sent none)."""
+        for h in BACKEND_HEADERS:
+            if self.headers.get(h):
+                return self.headers.get(h)
+        return None
+
+
+class Lab:
+    """The lab's ports and helpers; ports follow the same VEZA_LAB_* variables as lab.sh."""
+
+    def __init__(self):
+        self.http_port = int(os.environ.get("VEZA_LAB_HTTP_PORT", "18080"))
+        self.admin_port = int(os.environ.get("VEZA_LAB_ADMIN_PORT", "19100"))
+        self.prom_port = int(os.environ.get("VEZA_LAB_PROM_PORT", "19090"))
+        self.http_url = "http://127.0.0.1:%d" % self.http_port
+        self.prom_url = "http://127.0.0.1:%d" % self.prom_port
+        self.timings = {}
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def _lab_sh(self, action, timeout):
+        t0 = time.monotonic()
+        proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "lab.sh"), action], cwd=ROOT, env=env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+                              check=False)
+        elapsed = time.monotonic() - t0
+        self.timings[action] = round(elapsed, 1)
+        if proc.returncode != 0:
+            raise LabError("scripts/lab.sh %s failed (rc %d) after %.1f s:\n%s"
+                           % (action, proc.returncode, elapsed, proc.stdout[-6000:]))
+        return proc.stdout
+
+    def up(self, timeout=900):
+        """Bring the lab up (or re-converge it); returns lab.sh's output."""
+        return self._lab_sh("up", timeout)
+
+    def down(self, timeout=300):
+        return self._lab_sh("down", timeout)
+
+    # -- containers -------------------------------------------------------------------------------
+    @staticmethod
+    def podman(*args, timeout=120, check=True):
+        proc = subprocess.run(("podman",) + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise LabError("podman %s failed (rc %d): %s" % (" ".join(args), proc.returncode, proc.stderr.strip()))
+        return proc
+
+    def exec(self, container, *cmd, timeout=60, check=True):
+        """Run a command inside a lab container; returns the CompletedProcess."""
+        return self.podman("exec", container, *cmd, timeout=timeout, check=check)
+
+    def state(self, container):
+        proc = self.podman("container", "inspect", "--format", "{{.State.Status}}", container, check=False)
+        return proc.stdout.strip() if proc.returncode == 0 else "absent"
+
+    def kill(self, container):
+        """Stop a container hard (SIGKILL to its systemd: no clean shutdown of anything)."""
+        self.podman("kill", "--signal", "KILL", container)
+
+    def start(self, container, wait_systemd=60):
+        self.podman("start", container)
+        if wait_systemd:
+            self.wait_systemd(container, wait_systemd)
+
+    def wait_systemd(self, container, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            out = self.exec(container, "systemctl", "is-system-running", check=False).stdout.strip()
+            if out in ("running", "degraded"):
+                return
+            time.sleep(0.3)
+        raise LabError("systemd in %s not running after %d s" % (container, timeout))
+
+    # -- HAProxy ----------------------------------------------------------------------------------
+    def runtime(self):
+        """veza.infra's HAProxy runtime client on the published TCP admin port."""
+        from ansible_collections.veza.infra.plugins.module_utils.haproxy_runtime import (  # pylint: disable=import-outside-toplevel
+            HAProxyRuntime)
+        return HAProxyRuntime("127.0.0.1:%d" % self.admin_port, timeout=3.0)
+
+    def server_rows(self, backend=POOL):
+        """{server name: typed `show stat` row} of one backend."""
+        return {r["svname"]: r for r in self.runtime().show_stat()
+                if r.get("pxname") == backend and r.get("svname") not in ("BACKEND", "FRONTEND")}
+
+    def server_states(self, backend=POOL):
+        """{server name: status} of one backend, e.g. {"backend-api-1": "UP", ...}."""
+        return {name: row.get("status") for name, row in self.server_rows(backend).items()}
+
+    def sessions_total(self, backend=POOL):
+        """{server name: stot} (cumulative sessions): which server took a request, by difference."""
+        return {name: row.get("stot") or 0 for name, row in self.server_rows(backend).items()}
+
+    def served_by(self, path="/api/v1/health", cookie=None, backend=POOL):
+        """(Response, server) for one request, the server read from HAProxy's counters.
+
+        Only meaningful while no other traffic goes through the backend.
+        """
+        before = self.sessions_total(backend)
+        resp = self.http_get(path, cookie=cookie)
+        after = self.sessions_total(backend)
+        took = [name for name in after if after[name] > before.get(name, 0)]
+        return resp, (took[0] if len(took) == 1 else None)
+
+    def wait_status(self, server, wanted, timeout=60.0, backend=POOL, poll=0.2):
+        """Wait until `server`'s status starts with one of `wanted`; returns seconds waited."""
+        wanted = (wanted,) if isinstance(wanted, str) else tuple(wanted)
+        t0 = time.monotonic()
+        last = None
+        while time.monotonic() - t0 < timeout:
+            try:
+                last = self.server_states(backend).get(server)
+            except Exception as exc:  # pylint: disable=broad-except
+                last = "error: %s" % exc
+            if last and last.split(" ")[0] in wanted:
+                return time.monotonic() - t0
+            time.sleep(poll)
+        raise LabError("%s/%s not %s after %.0f s (last status %s)" % (backend, server, "|".join(wanted), timeout, last))
+
+    # -- HTTP through HAProxy -------------------------------------------------------------------
+    def http_get(self, path="/api/v1/health", cookie=None, timeout=10.0):
+        """One GET through HAProxy's published port on a new connection."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout)
+        headers = {"Connection": "close"}
+        if cookie:
+            headers["Cookie"] = "%s=%s" % (COOKIE, cookie)
+        t0 = time.monotonic()
+        try:
+            conn.request("GET", path, headers=headers)
+            resp = conn.getresponse()
+            body = resp.read()
+            return Response(resp.status, resp.msg, body, time.monotonic() - t0)
+        finally:
+            conn.close()
+
+    # -- Prometheus ---------------------------------------------------------------------------------
+    def prom_query(self, query, timeout=5.0):
+        """Instant query; returns the `result` list of Prometheus' answer."""
+        url = "%s/api/v1/query?%s" % (self.prom_url, urllib.parse.urlencode({"query": query}))
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            data = json.load(resp)
+        if data.get("status") != "success":
+            raise LabError("Prometheus query %r failed: %s" % (query, data))
+        return data["data"]["result"]
