@@ -50,6 +50,18 @@ lab-up: bootstrap
 lab-down:
 	@bash scripts/lab.sh down
 
+# The canary release (docs/runbooks/CANARY.md): make deploy-canary ARTIFACT=/tmp/veza-api-v1.0.10
+# Every runbook knob is read from the environment (export it before the call).
+# INVENTORY chooses the fleet (default: the embedded lab).
+INVENTORY ?= inventory/lab.yml
+.PHONY: deploy-canary rollback
+deploy-canary: bootstrap
+	@test -n "$(ARTIFACT)" || { echo "deploy-canary: ARTIFACT=/path/to/veza-api is required" >&2; exit 2; }
+	ARTIFACT="$(abspath $(ARTIFACT))" ansible-playbook -i $(INVENTORY) playbooks/canary.yml
+
+rollback: bootstrap
+	ansible-playbook -i $(INVENTORY) playbooks/rollback.yml
+
 clean:
 	rm -rf .cache tests/output .pytest_cache
 
