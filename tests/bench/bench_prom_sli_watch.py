@@ -28,7 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-import conftest  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position  (collection loader)
+# conftest installs the collection loader for ansible_collections.veza.infra imports
+import conftest  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
 import prometheus_lab as pl  # noqa: E402  pylint: disable=wrong-import-position
 from integration.test_prom_sli_watch import Run, epoch, wait_until  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -79,7 +80,7 @@ def main(rounds=3):
                                             ("5xx 20 %", {"error_rate": 0.2}, "error_rate", pl.error_ratio_query)):
             for interval in (1, 2, 5):
                 runs = [one_round(lab, behaviour, sli, query, interval,
-                                  os.path.join(RESULTS, "prom_sli_watch-report.json")) for _ in range(rounds)]
+                                  os.path.join(RESULTS, "prom_sli_watch-report.json")) for _round in range(rounds)]
                 row = {"breach": name, "interval": interval, "rounds": rounds,
                        "red": sum(r["verdict"] == "red" for r in runs)}
                 for key in ("breach_to_visible", "visible_to_red", "breach_to_red"):
