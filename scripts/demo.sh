@@ -1,136 +1,54 @@
 #!/usr/bin/env bash
-# make demo (until the canary lab lands): the real thing at the scale of one machine.
-#
-# Starts a real HAProxy on loopback (tests/integration/haproxy_lab.py: two HTTP backends, cookie
-# SERVERID, option redispatch, health checks), sends bounded traffic through it (20 req/s plus a
-# client pinned to s2 by its cookie and one 4 s request held open on s2), then runs a playbook
-# that drains s2 with veza.infra.haproxy_server_state (drain_then_maint: the sticky client is
-# moved after a 3 s grace), waits for the held request, and makes s2 ready again. A live line
-# shows both servers while the playbook runs. Prints sent/failed, stops everything; exits non-zero
-# if the playbook failed or any request failed. Bounded: about 20 s, at most 55 s.
+# make demo: the main job on the embedded lab, in a few minutes.
+#   1. lab up (HAProxy, two backends on veza-api v1.0.9, Prometheus: systemd containers)
+#   2. steady traffic through HAProxy (30 % sticky clients) in the background
+#   3. a real canary of v1.0.10: pre-flight, drain, push, health, re-enable, a 60 s SLI window
+#      with one live line per probe, then the peer
+#   4. the traffic result (sent, failed, slowest) and the SLI report; lab down
+# VEZA_KEEP_LAB=1 leaves the lab running for exploration (`make lab-down` removes it).
+# SLI_WINDOW / SLI_PROBE_INTERVAL / any runbook knob can be exported to change the run.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 export PATH="${VEZA_VENV:-/opt/veza-infra/venv}/bin:$PATH"
-export ANSIBLE_CONFIG="$here/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$here/.collections"
-export ANSIBLE_FORCE_COLOR=0 PYTHONDONTWRITEBYTECODE=1 VEZA_ROOT="$here"
-[ -e "$here/.collections/ansible_collections/veza/infra" ] || bash "$here/scripts/bootstrap.sh"
+export ANSIBLE_CONFIG="$here/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$here/.collections" PYTHONUNBUFFERED=1
+work=$(mktemp -d /var/tmp/veza-demo.XXXXXX)
+loadgen_pid=
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+  if [ -n "$loadgen_pid" ]; then kill "$loadgen_pid" 2>/dev/null || true; fi
+  if [ "${VEZA_KEEP_LAB:-0}" != 1 ]; then bash scripts/lab.sh down >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
 
-exec timeout --signal=INT --kill-after=5 55 python - <<'PY'
-import os
-import subprocess
-import sys
-import tempfile
-import threading
-import time
+echo "demo: 1/4 lab up"
+bash scripts/lab.sh up | grep -E '^lab: (up|ready)'
+python tests/fixtures/veza_api/make_builds.py "$work/builds" >/dev/null
 
-root = os.environ["VEZA_ROOT"]
-sys.path.insert(0, os.path.join(root, "tests", "integration"))
-sys.path.insert(0, os.path.join(root, ".collections"))
-from haproxy_lab import HAProxyLab, HeldRequest, TrafficLoop  # noqa: E402
-from ansible_collections.veza.infra.plugins.module_utils.haproxy_runtime import HAProxyRuntime  # noqa: E402
+echo "demo: 2/4 traffic through HAProxy: 40 req/s, 30 % sticky clients"
+python tests/lab/loadgen.py --url "http://127.0.0.1:${VEZA_LAB_HTTP_PORT:-18080}/api/v1/tracks" \
+  --rate 40 --duration 600 >"$work/load.txt" 2>&1 &
+loadgen_pid=$!
 
-PLAYBOOK = """\
-- name: Take s2 out of rotation and back, with the wait visible
-  hosts: localhost
-  connection: local
-  gather_facts: false
-  vars:
-    ansible_python_interpreter: {python}
-  module_defaults:
-    group/veza.infra.veza:
-      socket: {socket}
-  tasks:
-    - name: Drain s2 (sticky clients moved to MAINT after 3 s; waits until its sessions ended)
-      veza.infra.haproxy_server_state:
-        backend: api_pool
-        server: s2
-        state: drain
-        drain_then_maint: true
-        drain_grace: 3
-        wait_timeout: 30
-        wait_interval: 0.2
-      register: drained
+echo "demo: 3/4 canary of v1.0.10 (SLI window ${SLI_WINDOW:-60} s)"
+rc=0
+ARTIFACT="$work/builds/veza-api-v1.0.10" MIGRATIONS_PATHS="$here/tests/fixtures/migrations" \
+SLI_REPORT_DIR="$work/reports" SLI_WINDOW="${SLI_WINDOW:-60}" \
+  ansible-playbook -i inventory/lab.yml playbooks/canary.yml >"$work/canary.log" 2>&1 &
+pb=$!
+# Follow the run: the play and task headers and the SLI probes, as they come.
+tail -n +1 -f "$work/canary.log" --pid "$pb" | grep --line-buffered -E '^(PLAY \[|TASK \[.*(Step|Preflight \| (Artifact|Migrations|HAProxy|Prometheus))|prom_sli_watch|fatal|\[ERROR\])' || true
+wait "$pb" || rc=$?
 
-    - name: Report the drain
-      ansible.builtin.debug:
-        msg: >-
-          s2 {{{{ drained.before.admin_state }}}} -> {{{{ drained.after.admin_state }}}} in
-          {{{{ drained.elapsed }}}} s; sessions {{{{ drained.before.scur }}}} -> {{{{ drained.after.scur }}}};
-          escalated to MAINT: {{{{ drained.escalated }}}}; sent {{{{ drained.commands }}}}
-
-    - name: The binary would be replaced here
-      ansible.builtin.pause:
-        seconds: 2
-
-    - name: Make s2 ready again (waits for health checks)
-      veza.infra.haproxy_server_state:
-        backend: api_pool
-        server: s2
-        state: ready
-        wait_timeout: 20
-        wait_interval: 0.2
-      register: ready
-
-    - name: Report the return
-      ansible.builtin.debug:
-        msg: "s2 {{{{ ready.before.admin_state }}}} -> {{{{ ready.after.admin_state }}}}, {{{{ ready.after.status }}}} in {{{{ ready.elapsed }}}} s"
-"""
-
-
-def live(rt, stop, traffic):
-    t0 = time.monotonic()
-    while not stop.wait(0.5):
-        try:
-            parts = []
-            for name in ("s1", "s2"):
-                v = rt.server("api_pool", name)
-                parts.append("%s %-5s %-5s scur=%d" % (name, v["admin_state"], v["status"], v["scur"]))
-            print("  [live %5.1fs] %s | traffic sent=%d failed=%d" % (
-                time.monotonic() - t0, " | ".join(parts), traffic.sent, traffic.failed), flush=True)
-        except Exception as exc:  # pylint: disable=broad-except
-            print("  [live] %s" % exc, flush=True)
-
-
-rc = 1
-lab = HAProxyLab()
-lab.start()
-traffic = TrafficLoop(lab, rate=20, duration=40)
-sticky = TrafficLoop(lab, rate=5, duration=40, cookie="s2")
-held = HeldRequest(lab, "s2", 4)
-stop = threading.Event()
-try:
-    print("demo: HAProxy %s up; frontend %s; admin socket %s" % (
-        HAProxyRuntime(lab.admin_socket).show_info()["Version"], lab.frontend_url, lab.admin_socket), flush=True)
-    traffic.start()
-    sticky.start()
-    time.sleep(1)
-    held.start()
-    held.wait_open()
-    print("demo: traffic on (20 req/s balanced + 5 req/s pinned to s2 by cookie), "
-          "one 4 s request held open on s2", flush=True)
-    monitor = threading.Thread(target=live, args=(HAProxyRuntime(lab.admin_socket, timeout=2), stop, traffic),
-                               daemon=True)
-    monitor.start()
-    with tempfile.TemporaryDirectory() as tmp:
-        pb = os.path.join(tmp, "demo.yml")
-        with open(pb, "w", encoding="utf-8") as fh:
-            fh.write(PLAYBOOK.format(python=sys.executable, socket=lab.admin_socket))
-        rc = subprocess.call(["ansible-playbook", "-i", "localhost,", pb], cwd=root, timeout=45)
-    stop.set()
-    monitor.join(2)
-    time.sleep(0.5)
-finally:
-    stop.set()
-    summary, pinned = traffic.stop(), sticky.stop()
-    held.join(10)
-    lab.stop()
-
-print("demo: balanced traffic sent=%(sent)d failed=%(failed)d by_server=%(by_server)s max_latency=%(max_latency_s)ss"
-      % summary)
-print("demo: cookie-s2 traffic sent=%(sent)d failed=%(failed)d by_server=%(by_server)s" % pinned)
-print("demo: held request on s2 -> %s" % (held.result,))
-ok = rc == 0 and summary["failed"] == 0 and pinned["failed"] == 0 and held.result == (200, "s2")
-print("demo: %s" % ("OK" if ok else "FAILED (playbook rc %s)" % rc))
-sys.exit(0 if ok else 1)
-PY
+kill -TERM "$loadgen_pid" 2>/dev/null || true
+wait "$loadgen_pid" 2>/dev/null || true
+loadgen_pid=
+echo "demo: 4/4 result"
+grep -A6 'PLAY RECAP' "$work/canary.log" | sed 's/^/  /'
+sed 's/^/  /' "$work/load.txt" | head -5
+for h in backend-api-1 backend-api-2; do
+  printf '  %s runs %s\n' "$h" "$(podman exec "$h" curl -s http://127.0.0.1:8080/api/v1/health)"
+done
+find "$work/reports" -name "*.html" -printf "  SLI report: %p\n" 2>/dev/null || true
+if [ $rc -eq 0 ]; then echo "demo: canary GREEN, v1.0.10 rolled to the fleet"; else echo "demo: canary FAILED (rc $rc), see $work/canary.log"; fi
+exit $rc

@@ -103,7 +103,10 @@ options:
   drain_then_maint:
     description:
       - With O(state=drain), drain, then put the server in MAINT as soon as it drained or after
-        O(drain_grace) seconds, whichever comes first; then wait for the remaining sessions. The
+        O(drain_grace) seconds, whichever comes first; then wait for the remaining sessions. After the
+        grace the escalation waits for an instant with no session in flight (at most another
+        O(drain_grace) seconds), because HAProxy cuts the streams of a server entering MAINT when
+        it has C(on-marked-down shutdown-sessions). The
         server ends in MAINT; the result says whether it had to escalate (RV(escalated)).
       - Use it with cookie persistence; needs O(wait=true). A server already in MAINT is left there.
     type: bool
@@ -504,7 +507,12 @@ class ServerStateTask:
             view = self.view()
             now = self.clock()
             drained = watch.update(view, now)
-            if escalate and (drained or now >= grace_end):
+            # Past the grace, escalate at an idle instant (no session in flight): with
+            # `on-marked-down shutdown-sessions`, HAProxy cuts the streams of a server entering
+            # MAINT, so a cookie client's request caught in flight would fail. Sticky traffic
+            # leaves such instants between requests; a busy server escalates after a second grace.
+            idle = sessions(view) == 0
+            if escalate and (drained or (now >= grace_end and idle) or now >= grace_end + p["drain_grace"]):
                 for cmd in escalate:
                     self.send(cmd)
                 self.result["escalated"] = not drained
@@ -513,6 +521,9 @@ class ServerStateTask:
                 continue
             if drained:
                 return view
+            if escalate and now >= grace_end:
+                self.sleep(min(p["wait_interval"], 0.02))
+                continue
             if now >= deadline:
                 if p["shutdown_sessions"]:
                     n = self.kill_sessions(view)

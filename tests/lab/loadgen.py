@@ -31,6 +31,7 @@ import collections
 import http.client
 import json
 import re
+import signal
 import sys
 import threading
 import time
@@ -274,6 +275,8 @@ def main(argv=None):
                       keepalive_share=a.keepalive_share, timeout=a.timeout)
     except ValueError as exc:
         p.error(str(exc))
+    # SIGTERM (and SIGINT, which a shell ignores in background jobs) end the run early with a result.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     gen.start()
     try:
         res = gen.wait()

@@ -261,3 +261,38 @@ def test_health_true_without_check_fails_clearly():
     rt = RecordingRuntime([view(health="none")])
     out = run_task(FakeModule(state="ready", health=True), rt)
     assert out.failed and "has no health check" in out.result["msg"] and rt.sent == []
+
+
+class ScurAtSendRuntime(RecordingRuntime):
+    """Also records the session count HAProxy showed just before each command."""
+
+    def __init__(self, views):
+        super().__init__(views)
+        self.last = None
+        self.scur_at_send = []
+
+    def server(self, backend, server):
+        self.last = super().server(backend, server)
+        return self.last
+
+    def execute(self, command):
+        self.scur_at_send.append(self.last["scur"] if self.last else None)
+        super().execute(command)
+
+
+def test_drain_then_maint_escalates_at_an_idle_instant_after_grace():
+    # A busy sticky server: sessions in flight at every poll past the grace, then one idle poll.
+    busy = [view("drain", scur=1, stot=n) for n in range(1, 12)]
+    rt = ScurAtSendRuntime([view("ready")] + busy + [view("drain", scur=0, stot=12), view("maint", scur=0, stot=12)])
+    out = run_task(FakeModule(drain_then_maint=True, drain_grace=1.0, drain_settle=0.5), rt)
+    assert not out.failed and out.result["escalated"] is True
+    assert rt.sent == ["set server api_pool/s2 state drain", "set server api_pool/s2 state maint"]
+    assert rt.scur_at_send[-1] == 0  # MAINT (which cuts in-flight streams) only when nothing was in flight
+
+
+def test_drain_then_maint_escalates_anyway_after_a_second_grace():
+    busy = [view("drain", scur=1, stot=n) for n in range(1, 400)]
+    rt = ScurAtSendRuntime([view("ready")] + busy + [view("maint", scur=0, stot=400)])
+    out = run_task(FakeModule(drain_then_maint=True, drain_grace=1.0, drain_settle=0.5), rt)
+    assert out.result["escalated"] is True
+    assert rt.sent[-1] == "set server api_pool/s2 state maint" and rt.scur_at_send[-1] == 1
