@@ -43,6 +43,11 @@ molecule: bootstrap
 demo: bootstrap
 	@bash scripts/demo.sh
 
+# A local HAProxy (no containers) with one server drained and made ready by the module, live.
+.PHONY: demo-haproxy
+demo-haproxy: bootstrap
+	@bash scripts/demo-haproxy.sh
+
 # The embedded lab (docs/lab.md): idempotent; ports overridable with VEZA_LAB_*_PORT.
 lab-up: bootstrap
 	@bash scripts/lab.sh up
