@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+import socket
 
 import pytest
 
@@ -308,64 +307,36 @@ def test_parse_query_response(payload, kind, values):
     assert res.values == values
 
 
-class _Handler(BaseHTTPRequestHandler):
-    answers = {}
-    seen = []
-
-    def do_POST(self):  # pylint: disable=invalid-name
-        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-        self.seen.append((self.path, self.headers.get("Authorization"), body))
-        status, payload = self.answers[self.path]
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):  # pylint: disable=arguments-differ
-        pass
-
-
-@pytest.fixture
-def http_server():
-    server = HTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
-
-
-def test_client_ok_bad_data_and_auth(http_server):
-    url = "http://127.0.0.1:%d/prom/" % http_server.server_address[1]
-    _Handler.answers["/prom/api/v1/query"] = (
+def test_client_ok_bad_data_and_auth(canned_http):
+    url = canned_http.url + "/prom/"
+    canned_http.answers["/prom/api/v1/query"] = (
         400, {"status": "error", "errorType": "bad_data",
               "error": "invalid parameter \"query\": 1:5: parse error: unclosed left parenthesis"})
     res = pc.PromClient(url, timeout=2, bearer_token="t0k").query("sum(up")
     assert res.kind == "error" and res.rejected
     assert res.text == 'bad_data: invalid parameter "query": 1:5: parse error: unclosed left parenthesis'
-    path, auth, body = _Handler.seen[-1]
+    path, auth, body = canned_http.seen[-1]
     assert path == "/prom/api/v1/query" and auth == "Bearer t0k" and body == "query=sum%28up"
 
-    _Handler.answers["/prom/api/v1/query"] = (
+    canned_http.answers["/prom/api/v1/query"] = (
         200, {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, "0.1"]}]}})
     res = pc.PromClient(url, url_username="u", url_password="p").query("up")
     assert res.kind == "ok" and res.values == [0.1]
-    assert _Handler.seen[-1][1] == "Basic dTpw"
+    assert canned_http.seen[-1][1] == "Basic dTpw"
 
-    _Handler.answers["/prom/api/v1/query"] = (502, b"<html>bad gateway</html>")
+    canned_http.answers["/prom/api/v1/query"] = (502, b"<html>bad gateway</html>")
     res = pc.PromClient(url).query("up")
     assert res.kind == "error" and not res.rejected and "HTTP 502" in res.text
 
-    _Handler.answers["/prom/api/v1/query"] = (200, b"not json")
+    canned_http.answers["/prom/api/v1/query"] = (200, b"not json")
     res = pc.PromClient(url).query("up")
     assert res.kind == "error" and "did not answer JSON" in res.text
 
 
 def test_client_unreachable_is_an_error_result():
-    with HTTPServer(("127.0.0.1", 0), _Handler) as srv:
-        port = srv.server_address[1]
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     res = pc.PromClient("http://127.0.0.1:%d" % port, timeout=1).query("up")
     assert res.kind == "error" and res.error_type == "transport"
     assert res.text.startswith("cannot reach Prometheus at http://127.0.0.1:%d" % port)

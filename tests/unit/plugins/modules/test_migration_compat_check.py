@@ -7,24 +7,21 @@ the git base_ref mode (against a real temporary repository)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.veza.infra.plugins.modules import migration_compat_check as mod
 
 
-def run(capsys, **args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exc:
-            mod.main()
-    out = json.loads(capsys.readouterr().out)
-    out["_rc"] = exc.value.code
-    return out
+@pytest.fixture
+def run(run_module):
+    def _run(**args):
+        rc, out = run_module(mod, args)
+        out["_rc"] = rc
+        return out
+    return _run
 
 
 @pytest.fixture
@@ -38,8 +35,8 @@ def migrations(tmp_path):
     return d
 
 
-def test_directory_is_sorted_and_checked_as_one_set(capsys, migrations):
-    out = run(capsys, paths=[str(migrations)])
+def test_directory_is_sorted_and_checked_as_one_set(run, migrations):
+    out = run(paths=[str(migrations)])
     assert out["failed"] is True and out["changed"] is False
     assert [p.rsplit("/", 1)[1] for p in out["files_checked"]] == [
         "001_create.sql", "002_drop.sql", "003_index.sql"]
@@ -49,14 +46,14 @@ def test_directory_is_sorted_and_checked_as_one_set(capsys, migrations):
     assert "1 blocking" in out["msg"] and "002_drop.sql:2 drop-column" in out["msg"]
 
 
-def test_check_mode_gives_the_same_verdict(capsys, migrations):
-    out = run(capsys, paths=[str(migrations)], _ansible_check_mode=True)
+def test_check_mode_gives_the_same_verdict(run, migrations):
+    out = run(paths=[str(migrations)], _ansible_check_mode=True)
     assert out["failed"] is True and out["changed"] is False
     assert [f["rule"] for f in out["findings"]] == ["drop-column", "index-not-concurrent"]
 
 
-def test_force_reports_and_succeeds_loudly(capsys, migrations):
-    out = run(capsys, paths=[str(migrations)], force=True)
+def test_force_reports_and_succeeds_loudly(run, migrations):
+    out = run(paths=[str(migrations)], force=True)
     assert out["_rc"] == 0 and not out.get("failed")
     assert out["bypassed"] == 1
     assert out["msg"].startswith("FORCE: 1 blocking finding(s) bypassed")
@@ -67,42 +64,42 @@ def test_force_reports_and_succeeds_loudly(capsys, migrations):
     assert any("FORCED, NOT SAFE" in w and "drop-column" in w for w in warnings)
 
 
-def test_force_does_not_bypass_an_invalid_suppression(capsys, tmp_path):
+def test_force_does_not_bypass_an_invalid_suppression(run, tmp_path):
     (tmp_path / "a.sql").write_text("-- veza:allow drop-table\nDROP TABLE users;\n")
-    out = run(capsys, paths=[str(tmp_path)], force=True)
+    out = run(paths=[str(tmp_path)], force=True)
     assert out["failed"] is True
     assert [f["rule"] for f in out["findings"] if f["severity"] == "blocking"] == ["invalid-suppression"]
 
 
-def test_ignore_rules_drops_and_reports(capsys, migrations):
-    out = run(capsys, paths=[str(migrations / "003_index.sql")], ignore_rules=["index-not-concurrent"])
+def test_ignore_rules_drops_and_reports(run, migrations):
+    out = run(paths=[str(migrations / "003_index.sql")], ignore_rules=["index-not-concurrent"])
     assert out["_rc"] == 0 and out["findings"] == []
     assert [f["rule"] for f in out["suppressed"]] == ["index-not-concurrent"]
 
 
-def test_unknown_ignore_rule_fails_naming_the_option(capsys, migrations):
-    out = run(capsys, paths=[str(migrations)], ignore_rules=["drop-colum"])
+def test_unknown_ignore_rule_fails_naming_the_option(run, migrations):
+    out = run(paths=[str(migrations)], ignore_rules=["drop-colum"])
     assert out["failed"] is True
     assert out["msg"].startswith("ignore_rules: unknown rule id(s) drop-colum")
     assert "drop-column" in out["msg"]
 
 
-def test_missing_path_fails_clearly(capsys, tmp_path):
-    out = run(capsys, paths=[str(tmp_path / "nope")])
+def test_missing_path_fails_clearly(run, tmp_path):
+    out = run(paths=[str(tmp_path / "nope")])
     assert out["failed"] is True and out["msg"].startswith("paths: ") and "does not exist" in out["msg"]
 
 
-def test_parse_error_names_file_and_line(capsys, tmp_path):
+def test_parse_error_names_file_and_line(run, tmp_path):
     (tmp_path / "a.sql").write_text("SELECT 1;\nALTER TABLE users DROP COLUMNS email;\n")
-    out = run(capsys, paths=[str(tmp_path)])
+    out = run(paths=[str(tmp_path)])
     assert out["failed"] is True
     assert out["file"].endswith("a.sql") and out["line"] == 2
     assert "SQL does not parse: syntax error" in out["msg"]
 
 
-def test_non_utf8_fails_clearly(capsys, tmp_path):
+def test_non_utf8_fails_clearly(run, tmp_path):
     (tmp_path / "a.sql").write_bytes(b"SELECT 1;\nSELECT '\xff';\n")
-    out = run(capsys, paths=[str(tmp_path)])
+    out = run(paths=[str(tmp_path)])
     assert out["failed"] is True and out["line"] == 2 and "not valid UTF-8" in out["msg"]
 
 
@@ -111,14 +108,14 @@ def test_non_utf8_fails_clearly(capsys, tmp_path):
     (dict(repo="/tmp"), "migrations_dir"),
     (dict(), "one of the following is required"),
 ])
-def test_argument_constraints(capsys, args, needle):
-    out = run(capsys, **args)
+def test_argument_constraints(run, args, needle):
+    out = run(**args)
     assert out["failed"] is True and needle in out["msg"]
 
 
-def test_missing_pglast_fails_with_missing_required_lib(capsys, monkeypatch, migrations):
+def test_missing_pglast_fails_with_missing_required_lib(run, monkeypatch, migrations):
     monkeypatch.setattr(mod, "HAS_PGLAST", False)
-    out = run(capsys, paths=[str(migrations)])
+    out = run(paths=[str(migrations)])
     assert out["failed"] is True and "pglast" in out["msg"] and "required" in out["msg"]
 
 
@@ -146,13 +143,13 @@ def git_repo(tmp_path):
     return repo
 
 
-def test_base_ref_mode_checks_only_new_files(capsys, git_repo):
-    out = run(capsys, repo=str(git_repo), base_ref="main", migrations_dir="db")
+def test_base_ref_mode_checks_only_new_files(run, git_repo):
+    out = run(repo=str(git_repo), base_ref="main", migrations_dir="db")
     assert [p.rsplit("/", 1)[1] for p in out["files_checked"]] == ["002_new.sql", "003_untracked.sql"]
     assert [f["rule"] for f in out["findings"]] == ["drop-column", "index-not-concurrent"]
 
 
-def test_missing_base_ref_fails_clearly(capsys, git_repo):
-    out = run(capsys, repo=str(git_repo), migrations_dir="db")  # default origin/main: no remote
+def test_missing_base_ref_fails_clearly(run, git_repo):
+    out = run(repo=str(git_repo), migrations_dir="db")  # default origin/main: no remote
     assert out["failed"] is True
     assert out["msg"].startswith("base_ref: origin/main is not a commit")
