@@ -21,7 +21,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,38 +33,29 @@ import prometheus_lab as pl  # noqa: E402  pylint: disable=wrong-import-position
 from integration.test_prom_sli_watch import Run, epoch, wait_until  # noqa: E402  pylint: disable=wrong-import-position
 
 RESULTS = os.path.join(HERE, "results")
+INTERVALS = (1, 2, 5)
 
 
 def one_round(lab, behaviour, sli, query, interval, report):
     limit = 0.5 if sli == "p95_latency" else 0.005
-    visible = {}
-    stop = threading.Event()
-
-    def watcher():
-        while not stop.is_set() and "t" not in visible:
-            value = lab.prometheus.value(query(lab.selector))
-            if value is not None and value > limit:
-                visible["t"] = time.time()
-            stop.wait(0.2)
-
     runner = Run({"url": lab.prometheus.url, "selector": lab.selector, "window": 60, "interval": interval,
                   "min_window": 1, "scrape_interval": lab.scrape_interval, "report_path": report})
     try:
         wait_until(lambda: len(runner.probe_lines()) >= 2 or runner.proc.poll() is not None, 60, what="two probes")
         breach = time.time()
         lab.stand_in.set(**behaviour)
-        thread = threading.Thread(target=watcher, daemon=True)
-        thread.start()
-        _rc, res = runner.wait(120)
-        stop.set()
-        thread.join(5)
+        with pl.BreachWatch(lab.prometheus, query(lab.selector), limit) as watch:
+            _rc, res = runner.wait(120)
     finally:
         lab.stand_in.set()
     red = epoch(res["probes"][-1]["time"]) if res["verdict"] == "red" else None
     lab.wait_healthy(60)
-    time.sleep(2 * interval)  # the next round's rate range (2 x interval) must not still hold the breach
-    return {"breach_to_visible": visible.get("t", float("nan")) - breach,
-            "visible_to_red": (red - visible["t"]) if red and "t" in visible else float("nan"),
+    # The next round must start clean: wait out the widest rate range any round uses
+    # (the module's max(2 x interval, 4 x scrape) for the largest interval), plus a scrape.
+    time.sleep(max(2 * max(INTERVALS), 4 * lab.scrape_interval) + lab.scrape_interval)
+    visible = watch.visible_at if watch.visible_at is not None else float("nan")
+    return {"breach_to_visible": visible - breach,
+            "visible_to_red": (red - visible) if red else float("nan"),
             "breach_to_red": (red - breach) if red else float("nan"), "verdict": res["verdict"]}
 
 
@@ -78,7 +68,7 @@ def main(rounds=3):
         lab.wait_healthy(60)
         for name, behaviour, sli, query in (("slow 0.9 s", {"delay": 0.9}, "p95_latency", pl.p95_query),
                                             ("5xx 20 %", {"error_rate": 0.2}, "error_rate", pl.error_ratio_query)):
-            for interval in (1, 2, 5):
+            for interval in INTERVALS:
                 runs = [one_round(lab, behaviour, sli, query, interval,
                                   os.path.join(RESULTS, "prom_sli_watch-report.json")) for _round in range(rounds)]
                 row = {"breach": name, "interval": interval, "rounds": rounds,

@@ -195,6 +195,35 @@ class Prometheus:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class BreachWatch:
+    """When does Prometheus itself first show ``promql`` above ``limit``? Polls in a thread.
+
+    ``with BreachWatch(prometheus, promql, limit) as watch: ...``; then ``watch.visible_at``
+    (epoch seconds, or None if it never did).
+    """
+
+    def __init__(self, prometheus, promql, limit, poll=0.2):
+        self.prometheus, self.promql, self.limit, self.poll = prometheus, promql, limit, poll
+        self.visible_at = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set() and self.visible_at is None:
+            value = self.prometheus.value(self.promql)
+            if value is not None and value > self.limit:
+                self.visible_at = time.time()
+            self._stop.wait(self.poll)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+
+
 def p95_query(selector, rate_range="4s"):
     return ("histogram_quantile(0.95, sum by (le) (rate(veza_gin_http_request_duration_seconds_bucket{%s}[%s])))"
             % (selector, rate_range))

@@ -22,7 +22,7 @@ import time
 import pytest
 
 from prometheus_lab import (  # noqa: F401  pylint: disable=unused-import
-    ROOT, error_ratio_query, make_prometheus, p95_query, prom_lab, wait_until)
+    ROOT, BreachWatch, error_ratio_query, make_prometheus, p95_query, prom_lab, wait_until)
 
 ENV = dict(os.environ,
            ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
@@ -106,27 +106,14 @@ def test_green_window_passes(prom_lab, tmp_path):
     ({"error_rate": 0.2}, "error_rate", error_ratio_query),  # the veza-api-5xx build
 ])
 def test_breach_mid_window_fails_within_interval_plus_scrape(prom_lab, behaviour, sli, query):
-    visible = {}
-    stop = threading.Event()
-
-    def watcher():  # when does Prometheus itself show the breach?
-        promql, limit = query(prom_lab.selector), 0.5 if sli == "p95_latency" else 0.005
-        while not stop.is_set() and "t" not in visible:
-            value = prom_lab.prometheus.value(promql)
-            if value is not None and value > limit:
-                visible["t"] = time.time()
-            stop.wait(0.2)
-
+    limit = 0.5 if sli == "p95_latency" else 0.005
     runner = Run(base_args(prom_lab, window=40))
     try:
         wait_until(lambda: len(runner.probe_lines()) >= 2, 30, what="two green probes")
         breach_at = time.time()
         prom_lab.stand_in.set(**behaviour)
-        thread = threading.Thread(target=watcher, daemon=True)
-        thread.start()
-        rc, res = runner.wait(60)
-        stop.set()
-        thread.join(5)
+        with BreachWatch(prom_lab.prometheus, query(prom_lab.selector), limit) as watch:
+            rc, res = runner.wait(60)
     finally:
         prom_lab.stand_in.set()
     assert rc != 0 and res["failed"] is True
@@ -135,8 +122,8 @@ def test_breach_mid_window_fails_within_interval_plus_scrape(prom_lab, behaviour
     assert red["status"] == "red" and red["sli_status"][sli] == "breach"
     assert all(p["status"] == "green" for p in res["probes"][:-1])
     assert epoch(red["time"]) >= breach_at - 0.01  # no red before the breach existed
-    assert "t" in visible, "the watcher never saw the breach in Prometheus"
-    assert epoch(red["time"]) <= visible["t"] + INTERVAL + prom_lab.scrape_interval
+    assert watch.visible_at is not None, "the watcher never saw the breach in Prometheus"
+    assert epoch(red["time"]) <= watch.visible_at + INTERVAL + prom_lab.scrape_interval
     assert sli in res["msg"] and red["time"] in res["msg"] and "query:" in res["msg"]
     prom_lab.wait_healthy()
 
