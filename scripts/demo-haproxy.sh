@@ -26,8 +26,10 @@ import time
 
 root = os.environ["VEZA_ROOT"]
 sys.path.insert(0, os.path.join(root, "tests", "integration"))
+sys.path.insert(0, os.path.join(root, "tests"))
 sys.path.insert(0, os.path.join(root, ".collections"))
-from haproxy_lab import HAProxyLab, HeldRequest, TrafficLoop  # noqa: E402
+from haproxy_lab import HAProxyLab, HeldRequest  # noqa: E402
+from loadgen import LoadGen  # noqa: E402
 from ansible_collections.veza.infra.plugins.module_utils.haproxy_runtime import HAProxyRuntime  # noqa: E402
 
 PLAYBOOK = """\
@@ -87,7 +89,7 @@ def live(rt, stop, traffic):
                 v = rt.server("api_pool", name)
                 parts.append("%s %-5s %-5s scur=%d" % (name, v["admin_state"], v["status"], v["scur"]))
             print("  [live %5.1fs] %s | traffic sent=%d failed=%d" % (
-                time.monotonic() - t0, " | ".join(parts), traffic.sent, traffic.failed), flush=True)
+                time.monotonic() - t0, " | ".join(parts), traffic.sent, len(traffic.failures)), flush=True)
         except Exception as exc:  # pylint: disable=broad-except
             print("  [live] %s" % exc, flush=True)
 
@@ -95,8 +97,8 @@ def live(rt, stop, traffic):
 rc = 1
 lab = HAProxyLab()
 lab.start()
-traffic = TrafficLoop(lab, rate=20, duration=40)
-sticky = TrafficLoop(lab, rate=5, duration=40, cookie="s2")
+traffic = LoadGen(lab.frontend_url + "/", rate=20, duration=40, clients=4, sticky_share=0)
+sticky = LoadGen(lab.frontend_url + "/", rate=5, duration=40, clients=1, pin_cookie="s2")
 held = HeldRequest(lab, "s2", 4)
 stop = threading.Event()
 try:
@@ -126,9 +128,9 @@ finally:
     held.join(10)
     lab.stop()
 
-print("demo: balanced traffic sent=%(sent)d failed=%(failed)d by_server=%(by_server)s max_latency=%(max_latency_s)ss"
+print("demo: balanced traffic sent=%(sent)d failed=%(failed)d by_server=%(per_backend)s max_latency=%(max_s)ss"
       % summary)
-print("demo: cookie-s2 traffic sent=%(sent)d failed=%(failed)d by_server=%(by_server)s" % pinned)
+print("demo: cookie-s2 traffic sent=%(sent)d failed=%(failed)d by_server=%(per_backend)s" % pinned)
 print("demo: held request on s2 -> %s" % (held.result,))
 ok = rc == 0 and summary["failed"] == 0 and pinned["failed"] == 0 and held.result == (200, "s2")
 print("demo: %s" % ("OK" if ok else "FAILED (playbook rc %s)" % rc))

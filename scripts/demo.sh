@@ -26,7 +26,7 @@ bash scripts/lab.sh up | grep -E '^lab: (up|ready)'
 python tests/fixtures/veza_api/make_builds.py "$work/builds" >/dev/null
 
 echo "demo: 2/4 traffic through HAProxy: 40 req/s, 30 % sticky clients"
-python tests/lab/loadgen.py --url "http://127.0.0.1:${VEZA_LAB_HTTP_PORT:-18080}/api/v1/tracks" \
+python tests/loadgen.py --url "http://127.0.0.1:${VEZA_LAB_HTTP_PORT:-18080}/api/v1/tracks" \
   --rate 40 --duration 600 >"$work/load.txt" 2>&1 &
 loadgen_pid=$!
 

@@ -18,8 +18,8 @@ Backends answer ``GET /health`` (200, or 503 after ``lab.backends[name].healthy 
 ``GET /hold?s=SECONDS`` (answers after SECONDS, to keep a session open); every other path answers
 200 at once. Every response carries ``X-Served-By: <server>`` and the body ``<server>\\n``.
 
-``TrafficLoop`` sends bounded traffic through the frontend (rate and duration capped) and counts
-sent / failed / per server.
+Traffic through the frontend comes from the project's one load generator, ``tests/loadgen.py``
+(``LoadGen``; ``pin_cookie="s2"`` for a client pinned to one server).
 
 Usage::
 
@@ -46,8 +46,6 @@ import time
 import urllib.parse
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
-MAX_RATE = 500.0          # req/s, TrafficLoop cap
-MAX_DURATION = 120.0      # s, TrafficLoop cap
 MAX_HOLD = 60.0           # s, longest /hold a backend accepts
 
 
@@ -325,56 +323,6 @@ class HeldRequest(threading.Thread):
                 return
             time.sleep(0.01)
         raise RuntimeError("held request never reached %s" % self.server)
-
-
-class TrafficLoop(threading.Thread):
-    """Bounded traffic through the frontend: ``rate`` req/s for at most ``duration`` s.
-
-    ``cookie`` pins every request to one server (a sticky client); without it, HAProxy balances.
-    Counts ``sent``, ``failed`` (non-200 or connection error) and ``by_server``.
-    """
-
-    def __init__(self, lab, rate=20.0, duration=30.0, cookie=None, path="/"):
-        super().__init__(daemon=True, name="traffic")
-        self.lab, self.cookie, self.path = lab, cookie, path
-        self.interval = 1.0 / min(float(rate), MAX_RATE)
-        self.duration = min(float(duration), MAX_DURATION)
-        self.sent = 0
-        self.failed = 0
-        self.errors = []
-        self.by_server = {}
-        self.max_latency = 0.0
-        self._stop_event = threading.Event()
-
-    def run(self):
-        end = time.monotonic() + self.duration
-        nxt = time.monotonic()
-        while not self._stop_event.is_set() and time.monotonic() < end:
-            t0 = time.monotonic()
-            try:
-                status, server = self.lab.get(self.path, cookie=self.cookie, timeout=10)
-            except OSError as exc:
-                status, server = None, None
-                self.errors.append(str(exc))
-            self.max_latency = max(self.max_latency, time.monotonic() - t0)
-            self.sent += 1
-            if status != 200:
-                self.failed += 1
-                if status is not None:
-                    self.errors.append("HTTP %s" % status)
-            else:
-                self.by_server[server] = self.by_server.get(server, 0) + 1
-            nxt += self.interval
-            self._stop_event.wait(max(0.0, nxt - time.monotonic()))
-
-    def stop(self):
-        self._stop_event.set()
-        self.join(15)
-        return self.summary()
-
-    def summary(self):
-        return {"sent": self.sent, "failed": self.failed, "by_server": dict(self.by_server),
-                "max_latency_s": round(self.max_latency, 3), "errors": self.errors[:5]}
 
 
 if __name__ == "__main__":

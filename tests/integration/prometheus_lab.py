@@ -10,7 +10,6 @@ Everything started here is stopped by the fixtures' finalizers.
 """
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ import urllib.parse
 import urllib.request
 
 import pytest
+from loadgen import LoadGen
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STAND_IN = os.path.join(ROOT, "tests", "fixtures", "veza_api", "veza_api.py")
@@ -94,47 +94,6 @@ class StandIn:
     def stop(self):
         _stop(self.proc)
         self.log.close()
-
-
-class Traffic:
-    """A few keep-alive clients hitting the API routes, bounded in rate and in time."""
-
-    PATHS = ("/api/v1/tracks", "/api/v1/tracks/3", "/api/v1/me", "/api/v1/tracks/7")
-
-    def __init__(self, address, clients=4, per_client_rps=10, max_seconds=TRAFFIC_MAX_SECONDS):
-        self.host, port = address.rsplit(":", 1)
-        self.port = int(port)
-        self.pause = 1.0 / per_client_rps
-        self.deadline = time.monotonic() + max_seconds
-        self.stop_event = threading.Event()
-        self.sent = 0
-        self.threads = [threading.Thread(target=self._client, args=(i,), daemon=True) for i in range(clients)]
-        for thread in self.threads:
-            thread.start()
-
-    def _client(self, num):
-        conn = None
-        i = num
-        while not self.stop_event.is_set() and time.monotonic() < self.deadline:
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
-                conn.request("GET", self.PATHS[i % len(self.PATHS)])
-                conn.getresponse().read()
-                self.sent += 1
-            except (OSError, http.client.HTTPException):
-                if conn is not None:
-                    conn.close()
-                conn = None
-            i += 1
-            self.stop_event.wait(self.pause)
-        if conn is not None:
-            conn.close()
-
-    def stop(self):
-        self.stop_event.set()
-        for thread in self.threads:
-            thread.join(10)
 
 
 class Prometheus:
@@ -244,7 +203,10 @@ class Lab:
         self.scrape_interval = SCRAPE_INTERVAL
         try:
             self.stand_in = StandIn(workdir)
-            self.traffic = Traffic(self.stand_in.address)
+            # Keep-alive clients on an API route: the histogram the SLIs read is fed by real requests.
+            self.traffic = LoadGen("http://%s/api/v1/tracks" % self.stand_in.address, rate=40,
+                                   duration=TRAFFIC_MAX_SECONDS, clients=4, sticky_share=0,
+                                   keepalive_share=1).start()
             self.prometheus = Prometheus([self.stand_in.address], workdir)
         except BaseException:
             self.close()

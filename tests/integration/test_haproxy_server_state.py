@@ -12,7 +12,8 @@ import time
 import pytest
 
 from conftest_haproxy import haproxy_lab_module, lab, run_module  # noqa: F401  pylint: disable=unused-import
-from haproxy_lab import HeldRequest, TrafficLoop
+from haproxy_lab import HeldRequest
+from loadgen import LoadGen
 
 BE = "api_pool"
 
@@ -110,7 +111,7 @@ def test_maint_with_shutdown_sessions(lab, run_module):  # noqa: F811
 
 # -- sticky clients --------------------------------------------------------------------------------
 def test_sticky_client_plain_drain_times_out_with_hint(lab, run_module):  # noqa: F811
-    traffic = TrafficLoop(lab, rate=20, duration=20, cookie="s2")
+    traffic = LoadGen(lab.frontend_url + "/", rate=20, duration=20, clients=1, pin_cookie="s2")
     traffic.start()
     try:
         time.sleep(0.5)
@@ -120,19 +121,19 @@ def test_sticky_client_plain_drain_times_out_with_hint(lab, run_module):  # noqa
     assert res["failed"] is True, res
     assert "new session(s) arrived while draining" in res["msg"] and "drain_then_maint" in res["msg"]
     assert summary["failed"] == 0
-    assert summary["by_server"].get("s2", 0) > 0  # the cookie kept it on s2 during the drain
+    assert summary["per_backend"].get("s2", 0) > 0  # the cookie kept it on s2 during the drain
 
 
 def test_sticky_client_drain_then_maint_redispatches(lab, run_module):  # noqa: F811
-    traffic = TrafficLoop(lab, rate=20, duration=20, cookie="s2")
+    traffic = LoadGen(lab.frontend_url + "/", rate=20, duration=20, clients=1, pin_cookie="s2")
     traffic.start()
     try:
         time.sleep(0.5)
         res = run_module(args(lab, server="s2", drain_then_maint=True, drain_grace=1.5, drain_settle=1.0,
                               wait_timeout=15))
-        served_before = dict(traffic.by_server)
+        served_before = traffic.result()["per_backend"]
         time.sleep(1.0)
-        served_after = dict(traffic.by_server)
+        served_after = traffic.result()["per_backend"]
     finally:
         summary = traffic.stop()
     assert not res.get("failed"), res

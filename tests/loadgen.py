@@ -22,7 +22,7 @@ Python::
 
 CLI::
 
-    python tests/lab/loadgen.py --url http://127.0.0.1:18080/api/v1/health --rate 100 --duration 10
+    python tests/loadgen.py --url http://127.0.0.1:18080/api/v1/health --rate 100 --duration 10
 """
 from __future__ import annotations
 
@@ -68,6 +68,8 @@ class _Client(threading.Thread):
         self.conn = None
 
     def kind(self):
+        if self.gen.pin_cookie:
+            return "pinned/%s" % ("keepalive" if self.keepalive else "newconn")
         return "%s/%s" % ("sticky" if self.sticky else "fresh", "keepalive" if self.keepalive else "newconn")
 
     def _connect(self):
@@ -77,7 +79,9 @@ class _Client(threading.Thread):
     def _one(self):
         g = self.gen
         headers = {"Connection": "keep-alive" if self.keepalive else "close", "User-Agent": "veza-loadgen"}
-        if self.sticky and self.cookie:
+        if g.pin_cookie:
+            headers["Cookie"] = "%s=%s" % (COOKIE, g.pin_cookie)
+        elif self.sticky and self.cookie:
             headers["Cookie"] = "%s=%s" % (COOKIE, self.cookie)
         t0 = time.monotonic()
         status, error, backend = None, None, None
@@ -97,7 +101,7 @@ class _Client(threading.Thread):
                     break
             if not backend:
                 backend = new_cookie or (self.cookie if self.sticky else None)
-            if self.sticky and new_cookie and new_cookie != self.cookie:
+            if self.sticky and not g.pin_cookie and new_cookie and new_cookie != self.cookie:
                 if self.cookie is not None:
                     g._note_switch(self, self.cookie, new_cookie, t0)
                 self.cookie = new_cookie
@@ -135,7 +139,7 @@ class LoadGen:
     """Steady, bounded HTTP load with sticky and fresh clients; see the module docstring."""
 
     def __init__(self, url, rate=50.0, duration=30.0, clients=10, sticky_share=0.3,
-                 keepalive_share=0.5, timeout=5.0, ok_statuses=(200,), slow_s=1.0):
+                 keepalive_share=0.5, timeout=5.0, ok_statuses=(200,), slow_s=1.0, pin_cookie=None):
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme != "http" or not parsed.hostname:
             raise ValueError("url must be http://HOST:PORT/PATH, got %r" % url)
@@ -151,6 +155,9 @@ class LoadGen:
         if self.rate <= 0 or self.duration <= 0:
             raise ValueError("rate and duration must be positive")
         self.sticky_share = sticky_share
+        # Every client sends SERVERID=<pin_cookie> whatever HAProxy answers (a client pinned to one
+        # server, e.g. by a stale cookie); sticky_share is then moot.
+        self.pin_cookie = pin_cookie
         self.keepalive_share = keepalive_share
         self.timeout = float(timeout)
         self.ok_statuses = tuple(ok_statuses)

@@ -18,11 +18,13 @@ from loadgen import LoadGen, percentile
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     calls = 0
+    cookies = []
     lock = threading.Lock()
 
     def do_GET(self):  # pylint: disable=invalid-name
         with _Handler.lock:
             _Handler.calls += 1
+            _Handler.cookies.append(self.headers.get("Cookie"))
             n = _Handler.calls
         status = 500 if self.path == "/fail" else 200
         backend = "s2" if n > 40 else "s1"   # the "server" changes after 40 requests
@@ -41,6 +43,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture()
 def server():
     _Handler.calls = 0
+    _Handler.cookies = []
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
@@ -65,6 +68,13 @@ def test_counts_requests_backends_and_sticky_switches(server):
     assert len(res["sticky_switches"]) == 2
     assert {(s["old"], s["new"]) for s in res["sticky_switches"]} == {("s1", "s2")}
     assert res["per_client_kind"].keys() == {"sticky/keepalive", "sticky/newconn", "fresh/keepalive", "fresh/newconn"}
+
+
+def test_pinned_clients_always_send_their_cookie(server):
+    res = LoadGen(server + "/ok", rate=60, duration=1.2, clients=2, pin_cookie="s9").run()
+    assert res["failed"] == 0 and res["sent"] > 40  # the server hands out s2 after 40: ignored
+    assert set(_Handler.cookies) == {"SERVERID=s9"}
+    assert res["sticky_switches"] == [] and set(res["per_client_kind"]) <= {"pinned/keepalive", "pinned/newconn"}
 
 
 def test_records_every_failure(server):
