@@ -22,15 +22,41 @@ def host_vars(inventory, host, cwd=ROOT):
     return json.loads(proc.stdout)
 
 
-@pytest.mark.parametrize("env,window", [("staging", 300), ("prod", 3600)])
-def test_env_inventory_reads_all_and_env_group_vars(env, window):
+def resolved(inventory, host, var, **environ):
+    """A variable as a task on `host` sees it (templated, environment applied), by ad-hoc debug
+    with a local connection (the Incus hosts do not exist here)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
+               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", **environ)
+    for name in ("SLI_WINDOW", "PROM_URL"):
+        if name not in environ:
+            env.pop(name, None)
+    proc = subprocess.run(["ansible", host, "-i", os.path.join(ROOT, inventory), "-m", "ansible.builtin.debug",
+                           "-a", "var=%s" % var, "-e", "ansible_connection=local"], cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"][host][var]
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_env_inventory_reads_all_and_env_group_vars(env):
     hv = host_vars("inventory/%s.yml" % env, "backend-api-1")
     assert hv["ansible_connection"] == "community.general.incus"
-    assert hv["veza_env"] == env                       # group_vars/<env>.yml
-    assert hv["veza_sli_window"] == window             # <env>.yml overrides all/main.yml
-    assert hv["veza_canary_node"] == "backend-api-2"   # group_vars/all/main.yml
+    assert hv["veza_env"] == env                         # group_vars/<env>.yml
+    assert hv["haproxy_health_path"] == "/api/v1/health"  # group_vars/all/main.yml
     # secrets are only referenced, never stored
     assert hv["veza_jwt_secret"] == "{{ vault_veza_jwt_secret }}"
+
+
+def test_staging_shortens_the_canary_window_and_the_env_variable_wins():
+    inv = "inventory/staging.yml"
+    assert str(resolved(inv, "backend-api-2", "canary_sli_window")) == "300"
+    assert str(resolved(inv, "backend-api-2", "canary_sli_window", SLI_WINDOW="900")) == "900"
+
+
+def test_prod_keeps_the_runbook_defaults_of_the_canary_role():
+    # No canary_* in prod's inventory: roles/canary/defaults/main.yml (1 h, prom.lxd) applies.
+    assert not [k for k in host_vars("inventory/prod.yml", "backend-api-2") if k.startswith("canary_")]
 
 
 def test_prod_only_values_stay_in_prod():
@@ -42,7 +68,7 @@ def test_lab_inventory_gets_all_group_vars_from_elsewhere():
     """The group_vars come from beside the inventory file, not from the working directory."""
     hv = host_vars("inventory/lab.yml", "backend-api-1", cwd="/")
     assert hv["ansible_connection"] == "containers.podman.podman"
-    assert hv["veza_canary_node"] == "backend-api-2"
+    assert hv["haproxy_health_path"] == "/api/v1/health"
 
 
 def test_vault_example_holds_no_real_secret():
