@@ -20,20 +20,18 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import re
 import subprocess
 import time
 import urllib.parse
 import urllib.request
+
+from loadgen import COOKIE_RE, BACKEND_HEADERS, COOKIE  # one definition of the cookie and backend headers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV = os.environ.get("VEZA_VENV", "/opt/veza-infra/venv")
 CONTAINERS = ("haproxy", "backend-api-1", "backend-api-2", "stream-server-1", "stream-server-2", "prometheus")
 BACKENDS = ("backend-api-1", "backend-api-2")
 POOL = "api_pool"
-COOKIE = "SERVERID"
-BACKEND_HEADERS = ("X-Veza-Backend", "X-Served-By", "X-Backend", "X-Hostname")
-_COOKIE_RE = re.compile(r"(?:^|[;,]\s*)%s=([^;,\s]*)" % COOKIE)
 
 
 def env():
@@ -43,6 +41,32 @@ def env():
     e["ANSIBLE_CONFIG"] = os.path.join(ROOT, "ansible.cfg")
     e["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(ROOT, ".collections")
     return e
+
+
+MIGRATIONS = os.path.join(ROOT, "tests", "fixtures", "migrations")
+LOCK = "/var/lib/veza/canary.lock"
+
+
+def run_playbook(playbook, reports, **knobs):
+    """ansible-playbook playbooks/<playbook>.yml of this checkout on the lab.
+
+    knobs are the runbook's environment variables, on top of a short lab run (30 s SLI window,
+    a probe every 5 s, the lab's additive migration). Prints the SLI lines and failures.
+    """
+    e = env()
+    e.update({"PYTHONUNBUFFERED": "1", "ANSIBLE_NOCOLOR": "1", "SLI_REPORT_DIR": reports,
+              "SLI_WINDOW": "30", "SLI_PROBE_INTERVAL": "5", "MIGRATIONS_PATHS": MIGRATIONS})
+    e.update({k: str(v) for k, v in knobs.items()})
+    t0 = time.monotonic()
+    proc = subprocess.run(["ansible-playbook", "-i", "inventory/lab.yml", "playbooks/%s.yml" % playbook],
+                          cwd=ROOT, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=900, check=False)
+    elapsed = time.monotonic() - t0
+    print("\n%s %s: rc %d in %.1f s" % (playbook, knobs.get("ARTIFACT", ""), proc.returncode, elapsed))
+    for line in proc.stdout.splitlines():
+        if "prom_sli_watch [" in line or "FAILED" in line or line.startswith(("fatal", "[ERROR]")):
+            print("  | " + line)
+    return proc, elapsed
 
 
 class LabError(RuntimeError):
@@ -59,7 +83,7 @@ class Response:
     @property
     def set_cookie(self):
         """SERVERID value HAProxy set in this response (None when it set none)."""
-        m = _COOKIE_RE.search(self.headers.get("Set-Cookie") or "")
+        m = COOKIE_RE.search(self.headers.get("Set-Cookie") or "")
         return m.group(1) if m else None
 
     @property
@@ -118,6 +142,14 @@ class Lab:
     def state(self, container):
         proc = self.podman("container", "inspect", "--format", "{{.State.Status}}", container, check=False)
         return proc.stdout.strip() if proc.returncode == 0 else "absent"
+
+    def health(self, node):
+        """What the backend on `node` answers on its health route, asked from inside the node."""
+        out = self.exec(node, "curl", "-s", "--max-time", "5", "http://127.0.0.1:8080/api/v1/health").stdout
+        return json.loads(out)
+
+    def version(self, node):
+        return self.health(node)["version"]
 
     def kill(self, container):
         """Stop a container hard (SIGKILL to its systemd: no clean shutdown of anything)."""

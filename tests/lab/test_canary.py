@@ -15,55 +15,12 @@ from __future__ import annotations
 import glob
 import json
 import os
-import subprocess
-import sys
-import time
 
-import pytest
-
-from lab import BACKENDS, POOL, ROOT, env
+from lab import BACKENDS, LOCK, POOL, run_playbook
 from loadgen import LoadGen, summary
 
 CANARY, PEER = "backend-api-2", "backend-api-1"
-MIGRATIONS = os.path.join(ROOT, "tests", "fixtures", "migrations")
-INTERVAL, SCRAPE = 5, 2  # SLI_PROBE_INTERVAL used here; the lab's Prometheus scrape interval
-LOCK = "/var/lib/veza/canary.lock"
-
-
-@pytest.fixture(scope="module")
-def builds(tmp_path_factory):
-    out = tmp_path_factory.mktemp("builds")
-    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "fixtures", "veza_api", "make_builds.py"), str(out)],
-                   check=True, stdout=subprocess.DEVNULL)
-    return {name[len("veza-api-"):]: str(out / name) for name in os.listdir(out)}
-
-
-@pytest.fixture(scope="module")
-def reports(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("sli-reports"))
-
-
-def run_playbook(playbook, reports, **knobs):
-    """ansible-playbook of this checkout on the lab; knobs are the runbook's env variables."""
-    e = env()
-    e.update({"PYTHONUNBUFFERED": "1", "ANSIBLE_NOCOLOR": "1", "SLI_REPORT_DIR": reports,
-              "SLI_WINDOW": "30", "SLI_PROBE_INTERVAL": str(INTERVAL), "MIGRATIONS_PATHS": MIGRATIONS})
-    e.update({k: str(v) for k, v in knobs.items()})
-    t0 = time.monotonic()
-    proc = subprocess.run(["ansible-playbook", "-i", "inventory/lab.yml", "playbooks/%s.yml" % playbook],
-                          cwd=ROOT, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=900, check=False)
-    elapsed = time.monotonic() - t0
-    print("\n%s %s: rc %d in %.1f s" % (playbook, knobs.get("ARTIFACT", ""), proc.returncode, elapsed))
-    for line in proc.stdout.splitlines():
-        if "prom_sli_watch [" in line or "FAILED" in line or line.startswith(("fatal", "[ERROR]")):
-            print("  | " + line)
-    return proc, elapsed
-
-
-def version(lab, node):
-    out = lab.exec(node, "curl", "-s", "--max-time", "5", "http://127.0.0.1:8080/api/v1/health").stdout
-    return json.loads(out)["version"]
+INTERVAL, SCRAPE = 5, 2  # SLI_PROBE_INTERVAL used by run_playbook; the lab's Prometheus scrape interval
 
 
 def assert_nothing_left(lab):
@@ -91,7 +48,7 @@ def deploy_green(lab, builds, reports, build, expect_version, **knobs):
         res = gen.stop()
     print(summary(res))
     assert proc.returncode == 0, proc.stdout[-4000:]
-    assert [version(lab, b) for b in (CANARY, PEER)] == [expect_version] * 2
+    assert [lab.version(b) for b in (CANARY, PEER)] == [expect_version] * 2
     assert latest_report(reports, CANARY)["verdict"] == "green"
     assert_nothing_left(lab)
     # The bar of every successful canary run: no failed request, none slower than 1 s.
@@ -115,7 +72,7 @@ def test_manual_full_rollback(lab, builds, reports):
         res = gen.stop()
     print(summary(res))
     assert proc.returncode == 0, proc.stdout[-4000:]
-    assert [version(lab, b) for b in BACKENDS] == ["1.0.9", "1.0.9"]
+    assert [lab.version(b) for b in BACKENDS] == ["1.0.9", "1.0.9"]
     assert_nothing_left(lab)
     assert res["failed"] == 0 and res["over_1s"] == 0, (res["failures"][:10], res["max_s"])
 
@@ -123,11 +80,11 @@ def test_manual_full_rollback(lab, builds, reports):
 def test_day23_normal_deploy_2_is_idempotent_on_rerun(lab, builds, reports):
     deploy_green(lab, builds, reports, "v1.0.10", "1.0.10")
     # A re-run with the same binary changes nothing on the nodes (no push, no restart).
-    uptime = {b: json.loads(lab.exec(b, "curl", "-s", "http://127.0.0.1:8080/api/v1/health").stdout)["uptime_s"]
+    uptime = {b: lab.health(b)["uptime_s"]
               for b in BACKENDS}
     proc, _elapsed = run_playbook("canary", reports, ARTIFACT=builds["v1.0.10"])
     assert proc.returncode == 0, proc.stdout[-4000:]
-    after = {b: json.loads(lab.exec(b, "curl", "-s", "http://127.0.0.1:8080/api/v1/health").stdout)["uptime_s"]
+    after = {b: lab.health(b)["uptime_s"]
              for b in BACKENDS}
     assert all(after[b] > uptime[b] for b in BACKENDS), (uptime, after)  # not restarted
 
@@ -145,7 +102,7 @@ def test_day23_health500_build_rolls_back(lab, builds, reports):
     assert proc.returncode != 0
     assert "Canary %s FAILED and was rolled back" % CANARY in proc.stdout
     assert "node health" in proc.stdout
-    assert [version(lab, b) for b in (CANARY, PEER)] == ["1.0.10", "1.0.10"]
+    assert [lab.version(b) for b in (CANARY, PEER)] == ["1.0.10", "1.0.10"]
     assert "PLAY [Peers" not in proc.stdout, "peers must not be touched after a canary failure"
     assert_nothing_left(lab)
     assert res["failed"] == 0, res["failures"][:10]
@@ -171,6 +128,6 @@ def test_sli_breach_rolls_back_within_one_interval_plus_one_scrape(lab, builds, 
     # The bad build serves from before the window starts, so the breach is visible by the first
     # probe's time: red no later than one probe interval plus one scrape interval after it.
     assert red["elapsed"] <= INTERVAL + SCRAPE
-    assert version(lab, CANARY) == "1.0.9"  # veza-api.previous
-    assert version(lab, PEER) == "1.0.10"
+    assert lab.version(CANARY) == "1.0.9"  # veza-api.previous
+    assert lab.version(PEER) == "1.0.10"
     assert_nothing_left(lab)
