@@ -44,7 +44,7 @@ COOKIE = "SERVERID"
 # Response headers the stand-in may use to say which backend answered (first one present wins).
 BACKEND_HEADERS = ("X-Veza-Backend", "X-Served-By", "X-Backend", "X-Hostname")
 
-_COOKIE_RE = re.compile(r"(?:^|[;,]\s*)%s=([^;,\s]*)" % COOKIE)
+COOKIE_RE = re.compile(r"(?:^|[;,]\s*)%s=([^;,\s]*)" % COOKIE)
 
 
 def percentile(sorted_values, pct):
@@ -93,7 +93,7 @@ class _Client(threading.Thread):
             resp.read()
             status = resp.status
             set_cookie = resp.getheader("Set-Cookie") or ""
-            m = _COOKIE_RE.search(set_cookie)
+            m = COOKIE_RE.search(set_cookie)
             new_cookie = m.group(1) if m else None
             for h in BACKEND_HEADERS:
                 backend = resp.getheader(h)
