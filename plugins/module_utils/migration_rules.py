@@ -68,6 +68,20 @@ _RULE_LIST = [
     Rule("drop-schema", BLOCKING,
          "Dropping a schema drops every table and view in it that the running binary may use.",
          "Move users off the schema in release N, drop it in release N+1."),
+    Rule("drop-database", BLOCKING,
+         "Dropping the database removes every table both binaries use.",
+         "Never in a release migration: decommission a database by hand, after every binary "
+         "that used it is gone."),
+    Rule("truncate-table", BLOCKING,
+         "TRUNCATE deletes every row the running binary reads (CASCADE also empties every table "
+         "that references it) under an ACCESS EXCLUSIVE lock.",
+         "Delete the rows the release really must remove, in batches (DELETE ... WHERE ... "
+         "LIMIT via a key range), or stop using the table in release N and drop it in N+1."),
+    Rule("drop-default", BLOCKING,
+         "The running binary may insert rows without the column and rely on its default; "
+         "without it the column is NULL, or the insert fails on a NOT NULL column.",
+         "Release N writes the column explicitly on every insert; once no older binary runs, "
+         "release N+1 drops the default."),
     Rule("rename-column", BLOCKING,
          "The running binary uses the old column name.",
          "Expand/contract: add the new column, write both (trigger or binary N), backfill in "
@@ -124,8 +138,8 @@ _RULE_LIST = [
          "fails at that statement.",
          "Put the concurrent index statement in its own migration without BEGIN/COMMIT."),
     Rule("constraint-not-valid", WARNING,
-         "Adding a CHECK or FOREIGN KEY constraint validates every row under a lock that blocks "
-         "writes.",
+         "Adding a CHECK or FOREIGN KEY constraint (to a table, a domain, or inline on an added "
+         "column) validates every row under a lock that blocks writes.",
          "ADD CONSTRAINT ... NOT VALID (fast), then ALTER TABLE ... VALIDATE CONSTRAINT in a "
          "later statement (takes a weaker lock)."),
     Rule("constraint-builds-index", WARNING,
@@ -461,6 +475,11 @@ class MigrationSet:
                 self._add(stmt, "set-not-null",
                           "SET NOT NULL on %s.%s: the running binary may still insert NULL"
                           % (_fmt(key), cmd.name), sql)
+            elif (sub == "AT_ColumnDefault" and cmd.def_ is None
+                  and not self._column_is_new(key, cmd.name)):
+                self._add(stmt, "drop-default",
+                          "DROP DEFAULT on %s.%s: inserts of the running binary that omit the "
+                          "column get NULL (or fail on NOT NULL)" % (_fmt(key), cmd.name), sql)
             elif sub == "AT_AddConstraint" and objtype == "OBJECT_TABLE":
                 self._add_constraint(key, cmd.def_, stmt, sql)
 
@@ -482,6 +501,12 @@ class MigrationSet:
                 self._add(stmt, "volatile-default",
                           "ADD COLUMN %s.%s with %s rewrites the table"
                           % (_fmt(key), col.colname, volatile), sql)
+            if "CONSTR_FOREIGN" in contypes:
+                self._add(stmt, "constraint-not-valid",
+                          "ADD COLUMN %s.%s REFERENCES validates the new foreign key and locks "
+                          "both tables against writes; add the column, then ADD CONSTRAINT ... "
+                          "FOREIGN KEY ... NOT VALID and VALIDATE it later" % (_fmt(key), col.colname),
+                          sql)
             if "CONSTR_PRIMARY" in contypes or "CONSTR_UNIQUE" in contypes:
                 self._add(stmt, "constraint-builds-index",
                           "ADD COLUMN %s.%s with PRIMARY KEY/UNIQUE builds an index while "
@@ -552,6 +577,30 @@ class MigrationSet:
             self._add(stmt, "rename-table" if otype == "OBJECT_TABLE" else "rename-view",
                       "SET SCHEMA %s on %s: the running binary uses the old qualified name"
                       % (node.newschema, _fmt(key)), sql)
+
+    def _on_AlterDomainStmt(self, node, stmt, sql):  # pylint: disable=invalid-name
+        con = node.def_
+        if node.subtype == "C" and _kind(con) == "Constraint" and not con.skip_validation:
+            self._add(stmt, "constraint-not-valid",
+                      "ALTER DOMAIN %s ADD CONSTRAINT %s checks every column of that domain in "
+                      "every table while blocking writes; add it NOT VALID and VALIDATE it later"
+                      % (".".join(n.sval for n in node.typeName), con.conname or "(unnamed)"), sql)
+
+    def _on_DropdbStmt(self, node, stmt, sql):  # pylint: disable=invalid-name
+        self._add(stmt, "drop-database", "DROP DATABASE %s removes everything both binaries use%s"
+                  % (node.dbname, " (IF EXISTS does not make it safe)" if node.missing_ok else ""),
+                  sql)
+
+    def _on_TruncateStmt(self, node, stmt, sql):  # pylint: disable=invalid-name
+        keys = [_rel_key(r) for r in node.relations or ()]
+        old = [k for k in keys if not self._table_is_new(k)]
+        cascade = _enum(node.behavior) == "DROP_CASCADE"
+        if old or cascade:
+            self._add(stmt, "truncate-table",
+                      "TRUNCATE %s deletes rows the running binary reads%s"
+                      % (", ".join(_fmt(k) for k in (old or keys)),
+                         "; CASCADE also empties every table that references it" if cascade else ""),
+                      sql)
 
     def _on_DropStmt(self, node, stmt, sql):  # pylint: disable=invalid-name
         rtype = _enum(node.removeType)

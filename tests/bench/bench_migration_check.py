@@ -107,13 +107,18 @@ CASES = [
      "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);"),
     ("volatile-default", "ADD COLUMN with a volatile DEFAULT", "warn",
      "ALTER TABLE users ADD COLUMN token uuid DEFAULT gen_random_uuid();"),
-    # cases outside our rule set, kept so the table shows what squawk sees and we do not
+    # cases squawk caught and we did not until the rules drop-database, truncate-table,
+    # drop-default and the inline-REFERENCES check of constraint-not-valid were added
     ("fk-inline", "ADD COLUMN ... REFERENCES (locks both tables)", "warn",
      "ALTER TABLE orders ADD COLUMN coupon_id bigint REFERENCES coupons (id);"),
     ("drop-database", "DROP DATABASE", "block", "DROP DATABASE veza;"),
     ("truncate-cascade", "TRUNCATE ... CASCADE", "block", "TRUNCATE users CASCADE;"),
     ("drop-default", "DROP DEFAULT on a NOT NULL column the old binary omits", "block",
      "ALTER TABLE users ALTER COLUMN plan DROP DEFAULT;"),
+    # a case neither rule set was written for: ALTER DOMAIN ... ADD CONSTRAINT checks every column
+    # of that domain in every table while blocking writes
+    ("domain-constraint", "ALTER DOMAIN ... ADD CONSTRAINT (checks every column of the domain)", "warn",
+     "ALTER DOMAIN email_address ADD CONSTRAINT email_has_at CHECK (VALUE LIKE '%@%');"),
     ("create-table", "CREATE TABLE", "safe",
      "CREATE TABLE invoices (id bigint PRIMARY KEY, user_id bigint, total numeric);"),
 ]

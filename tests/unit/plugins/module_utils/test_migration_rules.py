@@ -25,6 +25,13 @@ CASES = [
     ("drop-view", "DROP MATERIALIZED VIEW stats;", "CREATE VIEW v AS SELECT 1; DROP VIEW v;"),
     ("drop-schema", "DROP SCHEMA billing CASCADE;",
      "CREATE TABLE scratch.t (a int); DROP SCHEMA scratch CASCADE;"),
+    ("drop-database", "DROP DATABASE IF EXISTS veza;", "CREATE DATABASE scratch;"),
+    ("truncate-table", "TRUNCATE users CASCADE;", "CREATE TABLE tmp (a int); TRUNCATE tmp;"),
+    ("truncate-table", "TRUNCATE TABLE sessions;", "DELETE FROM sessions WHERE id < 100;"),
+    ("drop-default", "ALTER TABLE users ALTER COLUMN plan DROP DEFAULT;",
+     "ALTER TABLE users ALTER COLUMN plan SET DEFAULT 'free';"),
+    ("drop-default", "ALTER TABLE users ALTER plan DROP DEFAULT;",
+     "ALTER TABLE users ADD COLUMN tier text DEFAULT 'a'; ALTER TABLE users ALTER COLUMN tier DROP DEFAULT;"),
     ("rename-column", "ALTER TABLE users RENAME COLUMN name TO full_name;",
      "ALTER TABLE users ADD COLUMN nick text; ALTER TABLE users RENAME COLUMN nick TO nickname;"),
     ("rename-table", "ALTER TABLE users RENAME TO accounts;",
@@ -63,6 +70,10 @@ CASES = [
     ("constraint-not-valid", "ALTER TABLE orders ADD CHECK (total >= 0);",
      "ALTER TABLE orders ADD CONSTRAINT c CHECK (total >= 0) NOT VALID;"
      " ALTER TABLE orders VALIDATE CONSTRAINT c;"),
+    ("constraint-not-valid", "ALTER TABLE orders ADD COLUMN coupon_id bigint REFERENCES coupons (id);",
+     "CREATE TABLE t (a int); ALTER TABLE t ADD COLUMN b bigint REFERENCES coupons (id);"),
+    ("constraint-not-valid", "ALTER DOMAIN email ADD CONSTRAINT at CHECK (VALUE LIKE '%@%');",
+     "ALTER DOMAIN email ADD CONSTRAINT at CHECK (VALUE LIKE '%@%') NOT VALID;"),
     ("constraint-builds-index", "ALTER TABLE users ADD CONSTRAINT u UNIQUE (email);",
      "ALTER TABLE users ADD CONSTRAINT u UNIQUE USING INDEX users_email;"),
     ("volatile-default", "ALTER TABLE users ADD COLUMN token uuid DEFAULT gen_random_uuid();",
@@ -92,7 +103,7 @@ def test_severities_follow_the_issue():
     blocking = {r.id for r in mr.RULES.values() if r.severity == mr.BLOCKING}
     assert {"drop-column", "drop-table", "drop-view", "rename-column", "rename-table",
             "change-column-type", "add-column-not-null-no-default", "set-not-null", "do-block",
-            "dynamic-sql"} <= blocking
+            "dynamic-sql", "drop-database", "truncate-table", "drop-default"} <= blocking
     assert {"index-not-concurrent", "constraint-not-valid", "volatile-default"}.isdisjoint(blocking)
 
 
