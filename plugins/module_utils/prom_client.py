@@ -59,6 +59,7 @@ def argument_spec():
         on_no_data=dict(type="str", default="fail", choices=["fail", "ignore"]),
         no_data_limit=dict(type="int", default=2),
         error_limit=dict(type="int", default=3),
+        failure_limit=dict(type="int", default=0),
         fail_on_red=dict(type="bool", default=True),
         report_path=dict(type="path"),
         bearer_token=dict(type="str", no_log=True),
@@ -315,6 +316,10 @@ def validate_params(params):
     for key in ("no_data_limit", "error_limit"):
         if p[key] < 1:
             raise PromSliConfigError("%s: must be at least 1 (consecutive probes), got %r" % (key, p[key]))
+    if p.get("failure_limit", 0) < 0:
+        raise PromSliConfigError(
+            "failure_limit: is the number of red probes tolerated (0 = the first red probe fails "
+            "the gate), got %r" % p["failure_limit"])
     if p["p95_threshold"] < 0:
         raise PromSliConfigError(
             "p95_threshold: must not be negative (seconds, e.g. 0.5), got %r" % p["p95_threshold"])
@@ -419,7 +424,9 @@ def iso_time(epoch):
 class WatchPolicy:
     """Decides the gate from probes. Statuses of a probe: green, red, no_data, error.
 
-    - Any SLI over its threshold: the probe is red and the gate is red at once.
+    - Any SLI over its threshold: the probe is red. The gate is red once more than
+      ``failure_limit`` probes of the window were red (default 0: at the first one). Red probes
+      are counted over the whole window, not consecutively (Argo Rollouts' failureLimit).
     - Otherwise any SLI whose query failed: an ``error`` probe. ``error_limit`` consecutive error
       probes make the gate red; any probe that got an answer resets the count.
     - Otherwise any SLI without data (empty vector or NaN): a ``no_data`` probe. With
@@ -429,8 +436,10 @@ class WatchPolicy:
     - A PromQL error Prometheus reports as ``bad_data`` is a configuration error: red at once.
     """
 
-    def __init__(self, slis, on_no_data="fail", no_data_limit=2, error_limit=3):
+    def __init__(self, slis, on_no_data="fail", no_data_limit=2, error_limit=3, failure_limit=0):
         self.slis = slis
+        self.failure_limit = failure_limit
+        self.red_probes = 0
         self.on_no_data = on_no_data
         self.no_data_limit = no_data_limit
         self.error_limit = error_limit
@@ -475,11 +484,16 @@ class WatchPolicy:
         when = "at %s (probe %d, %.1fs into the window)" % (probe["time"], probe["index"], elapsed)
         if breaches:
             sli, value, text = breaches[0]
-            self.breach = {"sli": sli["name"], "value": json_value(value), "max": sli.get("max"),
-                           "min": sli.get("min"), "query": sli["query"], "time": probe["time"],
-                           "elapsed": probe["elapsed"], "probe": probe["index"]}
-            self._decide("red", "SLI %s breached its threshold: %s %s; query: %s"
-                         % (sli["name"], text, when, sli["query"]))
+            self.breach = self.breach or {"sli": sli["name"], "value": json_value(value), "max": sli.get("max"),
+                                          "min": sli.get("min"), "query": sli["query"], "time": probe["time"],
+                                          "elapsed": probe["elapsed"], "probe": probe["index"]}
+            self.red_probes += 1
+            self.consecutive_errors = self.consecutive_no_data = 0
+            if self.red_probes > self.failure_limit:
+                limit = (" (red probe %d of the window, failure_limit=%d)" % (self.red_probes, self.failure_limit)
+                         if self.failure_limit else "")
+                self._decide("red", "SLI %s breached its threshold: %s %s%s; query: %s"
+                             % (sli["name"], text, when, limit, sli["query"]))
             return probe
         rejected = [(s, r) for s, r in failed if r.rejected]
         if rejected:
@@ -523,10 +537,13 @@ class WatchPolicy:
             extra.append("%d no-data probe(s) %s" % (
                 counts["no_data"], "ignored (on_no_data=ignore)" if self.on_no_data == "ignore"
                 else "below no_data_limit=%d" % self.no_data_limit))
+        if counts["red"]:
+            extra.append("%d red probe(s) tolerated by failure_limit=%d" % (counts["red"], self.failure_limit))
         if counts["error"]:
             extra.append("%d probe(s) with query errors, recovered within error_limit=%d"
                          % (counts["error"], self.error_limit))
-        self._decide("green", "all %d probes within thresholds over %.0fs%s" % (
+        self._decide("green", "%s %d probes within thresholds over %.0fs%s" % (
+            "all" if not counts["red"] else "%d of" % (len(self.probes) - counts["red"]),
             len(self.probes), duration, (" (" + "; ".join(extra) + ")") if extra else ""))
 
     def counts(self):
@@ -575,14 +592,14 @@ def probe_line(probe, slis, window):
 
 
 def run_watch(client, slis, window, interval, on_no_data="fail", no_data_limit=2, error_limit=3,
-              on_probe=None, clock=time.monotonic, sleep=time.sleep, wallclock=time.time):
+              on_probe=None, clock=time.monotonic, sleep=time.sleep, wallclock=time.time, failure_limit=0):
     """Preflight, then probe at t = 0, interval, 2*interval, ... <= window until decided.
 
     Returns the result dict (verdict, reason, probes, duration, ...). Raises PromSliConfigError
     when Prometheus rejects a query in the preflight.
     """
     warnings = preflight(client, slis)
-    policy = WatchPolicy(slis, on_no_data, no_data_limit, error_limit)
+    policy = WatchPolicy(slis, on_no_data, no_data_limit, error_limit, failure_limit)
     start = clock()
     k = 0
     while True:
@@ -637,7 +654,7 @@ def execute(params, on_probe=None, on_start=None, client=None, clock=time.monoto
     result = run_watch(client, cfg["slis"], params["window"], params["interval"],
                        on_no_data=params["on_no_data"], no_data_limit=params["no_data_limit"],
                        error_limit=params["error_limit"], on_probe=on_probe, clock=clock, sleep=sleep,
-                       wallclock=wallclock)
+                       wallclock=wallclock, failure_limit=params.get("failure_limit") or 0)
     result["url"] = params["url"]
     result["rate_range"] = cfg["rate_range"]
     if params.get("report_path"):

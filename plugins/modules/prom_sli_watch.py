@@ -124,6 +124,16 @@ options:
       - A query Prometheus rejects as invalid PromQL is red at once, whatever this says.
     type: int
     default: 3
+  failure_limit:
+    description:
+      - Red probes (an SLI over its threshold) tolerated over the window; the gate is red when
+        more than this many probes were red, counted over the whole window, not consecutively
+        (the semantics of Argo Rollouts' C(failureLimit)).
+      - V(0), the default, fails the gate at the first red probe, as the runbook wants. Raise it
+        only for an SLI known to be noisy, and keep it well below O(window) / O(interval).
+    type: int
+    default: 0
+    version_added: 0.1.0
   fail_on_red:
     description: Fail the task when the verdict is red. With V(false) the task succeeds and the caller reads RV(verdict).
     type: bool

@@ -97,6 +97,33 @@ def test_red_at_probe_k_stops_at_once_with_details(k):
         assert text in result["reason"]
 
 
+def test_failure_limit_tolerates_red_probes_over_the_window_not_consecutively():
+    red_at = {1, 4, 6}
+
+    def script(probe, query):
+        if probe in red_at and query == "ERR":
+            return R.ok([0.2])
+        return green(probe, query)
+    # two red probes tolerated: the third (probe 6) fails the gate although greens came between
+    result, _client, _clock = watch(script, window=20, interval=2, failure_limit=2)
+    assert result["verdict"] == "red"
+    assert [p["status"] for p in result["probes"]].count("red") == 3
+    assert len(result["probes"]) == 7
+    assert "red probe 3 of the window, failure_limit=2" in result["reason"]
+    assert result["breach"]["probe"] == 1  # the first breach, as RETURN documents
+    # three tolerated: the window runs to its end, green, and says how many were red
+    result, _client, _clock = watch(script, window=20, interval=2, failure_limit=3)
+    assert result["verdict"] == "green"
+    assert len(result["probes"]) == 11
+    assert "8 of 11 probes within thresholds" in result["reason"]
+    assert "3 red probe(s) tolerated by failure_limit=3" in result["reason"]
+
+
+def test_negative_failure_limit_is_refused_naming_the_field():
+    with pytest.raises(pc.PromSliConfigError, match="failure_limit: .*got -1"):
+        pc.validate_params(params(failure_limit=-1, window=60, interval=5, min_window=0))
+
+
 def test_value_equal_to_threshold_is_green_and_worst_series_counts():
     assert pc.judge_sli(SLIS[0], R.ok([0.5]))[0] == "ok"
     status, value, _text = pc.judge_sli(SLIS[0], R.ok([0.1, 0.7, 0.2]))
