@@ -31,7 +31,7 @@ description:
     false.
 options:
   url:
-    description: Base URL of the Prometheus server, C(http(s\)://host[:port][/prefix]).
+    description: Base URL of the Prometheus server, C(http://host[:port][/prefix]) or C(https://host[:port][/prefix]).
     type: str
     default: http://prom.lxd:9090
     aliases: [prometheus_url]
@@ -94,7 +94,7 @@ options:
     description:
       - Scrape interval of the target in Prometheus, in seconds. It is used only to size the rate
         range R of the default queries, which is max(2 x O(interval), 4 x O(scrape_interval)).
-        Two intervals make consecutive probes overlap. Four scrapes give C(rate(\)) enough samples.
+        Two intervals make consecutive probes overlap. Four scrapes give the PromQL C(rate) function enough samples.
     type: int
     default: 15
   rate_range:
