@@ -70,6 +70,12 @@ rollback: bootstrap
 clean:
 	rm -rf .cache tests/output .pytest_cache
 
+# docs/reference/ (modules' DOCUMENTATION/RETURN, role knobs) and the knob table of docs/guide.md;
+# tests/unit/test_docs_current.py fails when they are stale.
+.PHONY: docs
+docs: bootstrap
+	@python scripts/gen-docs.py
+
 # Benchmarks print figures (tables + JSON under tests/bench/results/); never part of make test.
 .PHONY: bench
 bench: bootstrap

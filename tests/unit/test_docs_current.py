@@ -1,0 +1,123 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The committed generated docs (docs/reference/*, the knob table of docs/guide.md) are what
+scripts/gen-docs.py produces from the modules and roles now, and the generator reads them right.
+
+A failure here usually means a module's DOCUMENTATION/RETURN or a role's argument_specs/defaults
+changed without `make docs`: run it and commit the result."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def gen():
+    spec = importlib.util.spec_from_file_location("veza_gen_docs", os.path.join(ROOT, "scripts", "gen-docs.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def rendered(gen):
+    return gen.render_all()
+
+
+def test_committed_docs_are_current(gen, rendered):
+    files, _problems = rendered
+    stale = gen.stale_files(files)
+    assert stale == [], (
+        "generated docs are stale: %s\nregenerate and commit them: %s"
+        % (", ".join(stale), gen.FIX_COMMAND))
+
+
+def test_sources_have_no_doc_problems(gen, rendered):
+    _files, problems = rendered
+    assert problems == [], "\n".join(problems) + "\n(fix the source, then: %s)" % gen.FIX_COMMAND
+
+
+def test_stale_detection_sees_an_edit_and_a_leftover(gen, rendered, tmp_path, monkeypatch):
+    files, _problems = rendered
+    root = tmp_path / "tree"
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    monkeypatch.setattr(gen, "ROOT", str(root))
+    assert gen.stale_files(files) == []
+    edited = os.path.join(gen.REF_DIR, "prom_sli_watch.md")
+    (root / edited).write_text(files[edited].replace("`3600`", "`60`"), encoding="utf-8")
+    leftover = os.path.join(gen.REF_DIR, "removed_module.md")
+    (root / leftover).write_text(gen.MARKER + " from x. -->\n# gone\n", encoding="utf-8")
+    handwritten = os.path.join(gen.REF_DIR, "notes.md")
+    (root / handwritten).write_text("# notes kept by hand\n", encoding="utf-8")
+    assert gen.stale_files(files) == [edited, leftover]
+
+
+def test_every_module_has_a_page_with_every_option_and_return_value(gen, rendered):
+    files, _problems = rendered
+    modules = sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "plugins", "modules"))
+                     if f.endswith(".py") and not f.startswith("_"))
+    assert len(modules) >= 4
+    for name in modules:
+        doc, _examples, returns = gen.module_doc(os.path.join(ROOT, "plugins", "modules", name + ".py"))
+        page = files[os.path.join(gen.REF_DIR, name + ".md")]
+        assert page.startswith(gen.MARKER)
+        missing = [o for o in doc["options"] if '<a id="option-%s"></a>' % o not in page]
+        missing += [r for r in returns if '<a id="return-%s"></a>' % r not in page]
+        assert missing == [], "%s: not in its reference page: %s" % (name, missing)
+        assert "## Examples" in page and "veza.infra.%s:" % name in page
+
+
+def test_canary_knobs_show_the_runbook_environment_variable_and_default(rendered):
+    files, _problems = rendered
+    roles_md = files[os.path.join("docs", "reference", "roles.md")]
+    rows = {m.group(1): m.group(0) for m in re.finditer(r'^\| <a id="(\w+)"></a>.*$', roles_md, re.M)}
+    assert "| `3600` | `SLI_WINDOW` |" in rows["canary_sli_window"]
+    assert "| `false` | `FORCE_MIGRATE` |" in rows["canary_force_migrate"]
+    assert "| `http://prom.lxd:9090` | `PROM_URL` |" in rows["canary_prom_url"]
+    assert "| `15` |  |" in rows["canary_prom_scrape_interval"]  # no environment variable
+    guide = files[os.path.join("docs", "guide.md")]
+    for role in os.listdir(os.path.join(ROOT, "roles")):
+        defaults = os.path.join(ROOT, "roles", role, "defaults", "main.yml")
+        if not os.path.isfile(defaults):
+            continue
+        with open(defaults, encoding="utf-8") as fh:
+            names = re.findall(r"^(%s_\w+):" % role, fh.read(), re.M)
+        missing = [n for n in names if "reference/roles.md#%s)" % n not in guide or n not in rows]
+        assert missing == [], "%s: knobs missing from the guide or roles.md: %s" % (role, missing)
+
+
+@pytest.mark.parametrize("raw, env_default, spec_default, ok", [
+    ("{{ lookup('ansible.builtin.env', 'X', default='0') in ['1', 'true'] }}", "0", False, True),
+    ("{{ lookup('ansible.builtin.env', 'X', default='1') in ['1', 'true'] }}", "1", False, False),
+    ("{{ lookup('ansible.builtin.env', 'X', default='3600') }}", "3600", 3600, True),
+    ("{{ lookup('ansible.builtin.env', 'X', default='360') }}", "360", 3600, False),
+    ("{{ lookup('ansible.builtin.env', 'X', default='0.005') }}", "0.005", 0.005, True),
+    ("{{ lookup('ansible.builtin.env', 'X', default='api') }}", "api", "api_pool", False),
+])
+def test_environment_default_compared_with_the_documented_default(gen, raw, env_default, spec_default, ok):
+    match = gen.ENV_LOOKUP.search(raw)
+    assert match.group("name") == "X" and match.group("default") == env_default
+    assert gen._env_default_matches(raw, env_default, spec_default) is ok  # pylint: disable=protected-access
+
+
+def test_markup_renders_as_markdown(gen):
+    from antsibull_docs_parser.dom import PluginIdentifier  # pylint: disable=import-outside-toplevel
+
+    problems = []
+    markup = gen.Markup(problems)
+    here = PluginIdentifier(fqcn="veza.infra.prom_sli_watch", type="module")
+    text = markup.render(["O(window) and RV(verdict=green), C(a|b), M(veza.infra.deploy_lock).",
+                          "L(docs,https://example.invalid) I(it) <b>"], here)
+    assert text == ("[`window`](#option-window) and [`verdict=green`](#return-verdict), `a\\|b`, "
+                    "[`veza.infra.deploy_lock`](deploy_lock.md).<br>"
+                    "[docs](https://example.invalid) *it* &lt;b>")
+    assert problems == []
+    markup.render("C(unclosed", here, "somewhere")
+    assert problems and problems[0].startswith("somewhere: bad markup")
