@@ -148,7 +148,7 @@ def test_links_of_the_guide_readme_index_and_reference_resolve():
         for link in re.findall(r"\]\(([^)\s]+)\)", text):
             if re.match(r"[a-z]+:", link):
                 continue
-            target, _, anchor = link.partition("#")
+            target, _sep, anchor = link.partition("#")
             rel = os.path.normpath(os.path.join(os.path.dirname(page), target)) if target else page
             path = os.path.join(ROOT, rel)
             if not os.path.exists(path):
