@@ -445,7 +445,8 @@ def _env_default_matches(raw, env_default, spec_default):
 def render_guide_block(all_knobs):
     """The knob table of docs/guide.md: every knob, its environment variable and default."""
     lines = ["| role | variable | environment | default |", "|---|---|---|---|"]
-    for role, knobs in all_knobs:
+    # the canary's knobs first: they are the runbook's, the ones set per release
+    for role, knobs in sorted(all_knobs, key=lambda rk: rk[0] != "canary"):
         for name, spec, default, env, _entries in knobs:
             shown = "" if spec.get("required") and default is None else literal(default)
             lines.append("| %s | [`%s`](reference/roles.md#%s) | %s | %s |" % (
