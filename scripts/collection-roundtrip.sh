@@ -139,4 +139,7 @@ if ! grep -q "^- 'pglast.*from collection veza.infra" "$tmp/introspect.out" \
   cat "$tmp/introspect.out"; fail "introspection does not find veza.infra's pglast/git (meta/execution-environment.yml)"
 fi
 echo "ansible-builder: context with Containerfile, $(basename "$tarball"), introspection: pglast, git"
+pending=$(find "$here/changelogs/fragments" -name '*.yml' | wc -l)
+[ "$pending" -eq 0 ] || echo "note: $pending changelog fragment(s) not in CHANGELOG.rst yet: before publishing, \
+antsibull-changelog release (--version $version --update-existing while $version is unpublished)"
 echo "collection: ok"
