@@ -25,8 +25,10 @@ collection_copy() {
   mkdir -p /var/tmp/veza-infra-sanity
   base=$(mktemp -d /var/tmp/veza-infra-sanity/run.XXXXXX) || return 1
   mkdir -p "$base/ansible_collections/veza/infra"
-  git ls-files -co --exclude-standard -z \
-    | rsync -a --from0 --files-from=- ./ "$base/ansible_collections/veza/infra/" || return 1
+  if ! git ls-files -co --exclude-standard -z \
+      | rsync -a --from0 --files-from=- ./ "$base/ansible_collections/veza/infra/"; then
+    rm -rf "$base"; return 1
+  fi
   echo "$base"
 }
 stage_sanity() {
