@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 help:
 	@echo "make demo    - run the main job on the embedded lab"
 	@echo "make test    - install what is needed, then run every test CI runs"
-	@echo "make sanity | lint | unit | integration | molecule - one stage of make test"
+	@echo "make sanity | lint | unit | units | integration | collection | molecule - one stage of make test"
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -39,6 +39,14 @@ integration: bootstrap
 
 molecule: bootstrap
 	@bash scripts/run-tests.sh molecule
+
+# ansible-test units over tests/unit/plugins; the galaxy build -> offline install -> use round trip.
+.PHONY: units collection
+units: bootstrap
+	@bash scripts/run-tests.sh units
+
+collection: bootstrap
+	@bash scripts/run-tests.sh collection
 
 demo: bootstrap
 	@bash scripts/demo.sh
