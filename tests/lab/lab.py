@@ -20,7 +20,9 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -240,3 +242,130 @@ class Lab:
         if data.get("status") != "success":
             raise LabError("Prometheus query %r failed: %s" % (query, data))
         return data["data"]["result"]
+
+
+# -- faults at a precise step of a running playbook (tests/lab/test_faults_midrun.py, bench_rollback) --
+class LiveRun:
+    """ansible-playbook of this checkout running in the background, its output read as it comes.
+
+    Each line is kept with the wall-clock time it arrived, so a test can inject a fault right when a
+    marker appears (``wait_for``), or freeze the run at that point (``pause``/``resume``: SIGSTOP /
+    SIGCONT to its process group) while it injects. Knobs as for run_playbook. Use as a context
+    manager: the run is killed if still alive when the block ends.
+    """
+
+    def __init__(self, playbook, reports, **knobs):
+        e = env()
+        e.update({"PYTHONUNBUFFERED": "1", "ANSIBLE_NOCOLOR": "1", "SLI_REPORT_DIR": reports,
+                  "SLI_WINDOW": "30", "SLI_PROBE_INTERVAL": "5", "MIGRATIONS_PATHS": MIGRATIONS})
+        e.update({k: str(v) for k, v in knobs.items()})
+        self.t0 = time.time()
+        self.lines = []  # (time.time() when read, line without newline)
+        self._cond = threading.Condition()
+        self.proc = subprocess.Popen(["ansible-playbook", "-i", "inventory/lab.yml", "playbooks/%s.yml" % playbook],
+                                     cwd=ROOT, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     bufsize=1, start_new_session=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self._cond:
+                self.lines.append((time.time(), line.rstrip("\n")))
+                self._cond.notify_all()
+        with self._cond:
+            self.lines.append((time.time(), None))  # end of output
+            self._cond.notify_all()
+
+    @property
+    def output(self):
+        return "\n".join(line for _t, line in self.lines if line is not None)
+
+    def wait_for(self, needle, timeout=300.0, after=0):
+        """(index, time, line) of the first line from index `after` on containing `needle`."""
+        deadline = time.monotonic() + timeout
+        i = after
+        with self._cond:
+            while True:
+                while i < len(self.lines):
+                    t, line = self.lines[i]
+                    if line is None:
+                        raise LabError("playbook ended without %r; last lines:\n%s"
+                                       % (needle, "\n".join(x for _t, x in self.lines[-40:] if x)))
+                    if needle in line:
+                        return i, t, line
+                    i += 1
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise LabError("no %r after %.0f s; last lines:\n%s"
+                                   % (needle, timeout, "\n".join(x for _t, x in self.lines[-40:] if x)))
+                self._cond.wait(min(left, 1.0))
+
+    def pause(self):
+        os.killpg(self.proc.pid, signal.SIGSTOP)  # ansible-playbook and its workers stop where they are
+
+    def resume(self):
+        os.killpg(self.proc.pid, signal.SIGCONT)
+
+    def finish(self, timeout=600.0):
+        """Wait for the end; returns (rc, output)."""
+        self.proc.wait(timeout=timeout)
+        self._reader.join(10)
+        print("\n%s: rc %d in %.1f s" % (" ".join(self.proc.args[-1:]), self.proc.returncode, time.time() - self.t0))
+        for _t, line in self.lines:
+            if line and ("prom_sli_watch [" in line or "FAILED" in line or line.startswith(("fatal", "[ERROR]"))):
+                print("  | " + line)
+        return self.proc.returncode, self.output
+
+    def kill(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.resume()
+            self.kill()
+        return False
+
+
+def lock_held(lab):
+    """True while the deploy lock file exists on the load balancer."""
+    return lab.exec("haproxy", "test", "-e", LOCK, check=False).returncode == 0
+
+
+def previous_version(lab, node):
+    """Version of <install dir>/veza-api.previous on `node` (what an automatic rollback restores)."""
+    out = lab.exec(node, "python3", "/opt/veza/backend-api/veza-api.previous", "--version").stdout.strip()
+    return out.lstrip("v")
+
+
+def binary_sha256(lab, node):
+    return lab.exec(node, "sha256sum", "/opt/veza/backend-api/veza-api").stdout.split()[0]
+
+
+# The stand-in re-reads VEZA_API_CONTROL on every request; the unit reads its environment file
+# (roles/backend_api: backend_api_env_file) when the service starts. So: write the environment
+# file before the (re)start that a run does, then flip the control file at a known instant.
+ENV_FILE = "/etc/veza/backend-api.env"
+CONTROL_FILE = "/etc/veza/lab-control.json"
+
+
+def wire_control(lab, node):
+    """Point the next start of `node`'s service at CONTROL_FILE (empty control: the build's behaviour)."""
+    lab.exec(node, "sh", "-c", "printf '{}' > %s && chmod 0644 %s && echo VEZA_API_CONTROL=%s > %s && chmod 0640 %s"
+             " && chgrp veza-api %s" % (CONTROL_FILE, CONTROL_FILE, CONTROL_FILE, ENV_FILE, ENV_FILE, ENV_FILE))
+
+
+def set_control(lab, node, cfg):
+    """Change the behaviour of `node`'s running stand-in now (when wired), e.g. {"error_rate": 1.0}."""
+    lab.exec(node, "sh", "-c", "printf '%%s' '%s' > %s.tmp && chmod 0644 %s.tmp && mv %s.tmp %s"
+             % (json.dumps(cfg), CONTROL_FILE, CONTROL_FILE, CONTROL_FILE, CONTROL_FILE))
+
+
+def unwire_control(lab, node):
+    """Remove the environment and control files (a process started with them behaves as its build)."""
+    lab.exec(node, "rm", "-f", ENV_FILE, CONTROL_FILE)
