@@ -217,4 +217,3 @@ def test_peer_failure_stops_without_rollback(lab, builds, reports, broken_peer_h
     assert status(lab, PEER) == "DOWN" and status(lab, CANARY) == "UP"
     assert not lock_held(lab)
     assert res["failed"] == 0, res["failures"][:10]
-
