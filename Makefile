@@ -85,6 +85,8 @@ docs: bootstrap
 	@python scripts/gen-docs.py
 
 # Benchmarks print figures (tables + JSON under tests/bench/results/); never part of make test.
+# Every bench runs even when one fails; tests/bench/report.py then prints one summary of all.
 .PHONY: bench
 bench: bootstrap
-	@set -e; for b in tests/bench/bench_*.py; do echo "== $$b"; python "$$b"; done
+	@rc=0; for b in tests/bench/bench_*.py; do echo "== $$b"; python "$$b" || { rc=1; echo "== $$b FAILED"; }; done; \
+	python tests/bench/report.py; exit $$rc
