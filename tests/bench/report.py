@@ -66,8 +66,8 @@ def migration_check(d):
 
 def prom_sli_watch(d):
     for r in d.get("rows", []):
-        yield "%-12s probe every %s s: breach -> red %s s (median)" % (r.get("breach"), r.get("interval"),
-                                                                    r.get("breach_to_red_median"))
+        yield "%-12s probe every %s s: breach -> red %s s (median)" % (
+            r.get("breach"), r.get("interval"), r.get("breach_to_red_median"))
 
 
 def haproxy_runtime(d):

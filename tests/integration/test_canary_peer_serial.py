@@ -45,8 +45,8 @@ def ansible_playbook(playbook, inventory, env=None, extra=None):
     proc = subprocess.run(cmd, cwd=ROOT, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           timeout=120, check=False)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert lines, "no JSON from ansible-playbook (rc %d): %s %s" % (proc.returncode, proc.stdout[-2000:],
-                                                                     proc.stderr[-2000:])
+    assert lines, "no JSON from ansible-playbook (rc %d): %s %s" % (
+        proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
     return proc.returncode, json.loads(lines[-1])
 
 
