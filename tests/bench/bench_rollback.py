@@ -19,8 +19,9 @@ slow: every API request takes 0.9 s):
    polled every 0.1 s), split into red -> out of rotation (MAINT) and MAINT -> UP again. Once the
    canary is in MAINT the bench empties the control file, so that the restored binary behaves as
    its build.
-Between runs it waits out the SLI queries' rate range, so that a run never sees the previous
-run's breach. Prints a table and writes tests/bench/results/rollback.json. No timed assertions.
+Before each run it waits out that run's rate range since the previous breach, so that a window
+never sees an earlier run's breach (a probe 0 that is not green aborts the bench).
+Prints a table and writes tests/bench/results/rollback.json. No timed assertions.
 
 Usage: python tests/bench/bench_rollback.py [--intervals 5,30] [--kinds 5xx,slow]
 """
@@ -72,7 +73,9 @@ def one_run(lab, builds, interval, kind, reports):
     row = {"interval_s": interval, "bad": kind, "window_s": window, "rate_range_s": rate_range(interval)}
     try:
         with LiveRun("canary", reports, ARTIFACT=artifact, SLI_WINDOW=window, SLI_PROBE_INTERVAL=interval) as run:
-            idx, _t, _line = run.wait_for("probe 0 ", timeout=300)
+            idx, _t, line = run.wait_for("probe 0 ", timeout=300)
+            if not line.rstrip().endswith("GREEN"):
+                raise RuntimeError("probe 0 is not green before the flip (a previous breach still in range?): " + line)
             set_control(lab, CANARY, BAD[kind])
             t_flip = time.time()
             idx, t_red, red_line = run.wait_for("  RED", timeout=window + 60, after=idx)
@@ -124,12 +127,16 @@ def main():
                    check=True, stdout=subprocess.DEVNULL)
     builds = {"v1.0.9": os.path.join(work, "veza-api-v1.0.9"), "v1.0.10": os.path.join(work, "veza-api-v1.0.10")}
     rows = []
+    last_bad = 0.0
     try:
         for interval in intervals:
             for kind in kinds:
+                # The next window's rate range must not reach back into the previous run's breach
+                # (its first probe comes 20 s or more after the run starts: this is conservative).
+                time.sleep(max(0.0, last_bad + rate_range(interval) + 5 - time.time()))
                 rows.append(one_run(lab, builds, interval, kind, work))
+                last_bad = time.time()
                 print(json.dumps(rows[-1], sort_keys=True))
-                time.sleep(rate_range(interval) + 5)  # the next window must not see this breach
     finally:
         unwire_control(lab, CANARY)
         if os.environ.get("VEZA_KEEP_LAB") != "1":
