@@ -62,6 +62,8 @@ REFUSALS = [
     ("window-below-minimum", {"SLI_WINDOW": "10"}, "SLI_WINDOW=10 is shorter than the minimum 30 s"),
     ("interval-zero", {"SLI_PROBE_INTERVAL": "0"}, "SLI_PROBE_INTERVAL=0 must be > 0"),
     ("interval-over-window", {"SLI_PROBE_INTERVAL": "90"}, "SLI_PROBE_INTERVAL=90 must be > 0 and <= SLI_WINDOW=30"),
+    ("failure-limit-negative", {"SLI_FAILURE_LIMIT": "-1"}, "SLI_FAILURE_LIMIT=-1 must be >= 0"),
+    ("failure-limit-whole-window", {"SLI_FAILURE_LIMIT": "7"}, "below the number of probes of the window (7)"),
     ("p95-negative", {"PROM_P95_THRESHOLD_S": "-1"}, "PROM_P95_THRESHOLD_S=-1 must be a positive number"),
     ("error-rate-not-a-number", {"PROM_ERR_RATE_THRESHOLD": "half"}, "canary_error_rate_threshold"),
     ("error-rate-over-one", {"PROM_ERR_RATE_THRESHOLD": "1.5"}, "must be a ratio in [0, 1)"),
