@@ -157,3 +157,20 @@ def test_links_of_the_guide_readme_index_and_reference_resolve():
             elif anchor and path.endswith(".md") and anchor not in _anchors(path):
                 broken.append("%s: %s (no such anchor)" % (page, link))
     assert broken == []
+
+
+def test_runbook_knob_table_names_every_environment_variable_of_the_canary():
+    """docs/runbooks/CANARY.md is hand-written for on-call engineers (its "When to change" column
+    is not generated): every runbook variable the canary role reads must have its row there."""
+    with open(os.path.join(ROOT, "roles", "canary", "defaults", "main.yml"), encoding="utf-8") as fh:
+        read = set(re.findall(r"lookup\('ansible\.builtin\.env', '([A-Z0-9_]+)'", fh.read()))
+    with open(os.path.join(ROOT, "docs", "runbooks", "CANARY.md"), encoding="utf-8") as fh:
+        runbook = fh.read()
+    table = runbook[runbook.index("## Configuration knobs"):]
+    table = table[:table.index("\n## ")]
+    rows = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", "\n".join(
+        line.split("|")[1] for line in table.splitlines() if line.startswith("| `"))))
+    assert len(read) >= 20
+    missing = sorted(read - rows)
+    assert missing == [], ("docs/runbooks/CANARY.md's knob table has no row for %s; add one "
+                           "(knob, Ansible variable, default, when to change)" % ", ".join(missing))
