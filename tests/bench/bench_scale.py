@@ -317,10 +317,15 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
                                           "overhead_s": b["overhead_s"]} for b in batches]}
             print("\n== %d backends, PEER_SERIAL=%s: batches %s; peer play %.1f s; canary.yml %.1f s"
                   % (lab.n, a.serial, [len(b["hosts"]) for b in batches], plays.get("Peers", 0), wall))
+    except Exception as exc:  # the figures so far are still written, with the error
+        out["error"] = str(exc)[:3000]
+        raise
     finally:
         if not a.keep:
             lab.lab_sh("down", n=max(sizes))
-    out["total_s"] = round(time.monotonic() - t_begin, 1)
+        out["total_s"] = round(time.monotonic() - t_begin, 1)
+        with open(os.path.join(RESULTS, "scale.json"), "w", encoding="utf-8") as fh:
+            json.dump(out, fh, indent=1, sort_keys=True)
     row_fmt = "%-8s %9s %8s %10s %10s %9s %11s %6s"
     print()
     print(row_fmt % ("backends", "peer s", "waits s", "overhead s", "shell s", "waits s", "overhead s", "ratio"))
@@ -333,8 +338,6 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
               % (s["serial"], s["backends"], [b["hosts"] for b in s["batches"]], [b["wall_s"] for b in s["batches"]],
                  s["plays_s"].get("Peers")))
     print("total %.0f s" % out["total_s"])
-    with open(os.path.join(RESULTS, "scale.json"), "w", encoding="utf-8") as fh:
-        json.dump(out, fh, indent=1, sort_keys=True)
     print("results: %s" % os.path.join(RESULTS, "scale.json"))
 
 
