@@ -181,6 +181,25 @@ def test_disk_full_during_push(lab, builds, reports, full_install_dir, tmp_path)
     assert res["failed"] == 0, res["failures"][:10]
 
 
+def test_disk_full_before_the_run_is_refused(lab, builds, reports, full_install_dir):
+    """c') The canary's disk is already full when the run starts: the pre-flight sees it (free
+    space vs the artifact + canary_disk_headroom_mb) and refuses before the drain; nothing changes."""
+    before = {b: lab.version(b) for b in BACKENDS}
+    sha_before = binary_sha256(lab, CANARY)
+    uptime = lab.health(CANARY)["uptime_s"]
+    full_install_dir()
+    proc, _elapsed = run_playbook("canary", reports, ARTIFACT=other_build(builds, before[CANARY]))
+    out = proc.stdout
+    assert proc.returncode != 0
+    assert "Refusing the canary before changing anything: %s has 0.0 MiB free in %s" % (CANARY, INSTALL_DIR) in out, out[-3000:]
+    assert "canary_disk_headroom_mb=64" in out
+    assert "Drain |" not in out and "Deploy lock" not in out
+    assert {b: lab.version(b) for b in BACKENDS} == before
+    assert binary_sha256(lab, CANARY) == sha_before
+    assert lab.health(CANARY)["uptime_s"] > uptime
+    assert_nothing_left(lab)
+
+
 @pytest.fixture()
 def broken_peer_health(lab):
     """The peer's next start answers 500 on its health route (the unit's environment file points the
