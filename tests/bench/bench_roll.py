@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))  # first: tests/conftest.py installs the collection loader
 import conftest  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
-from lab import BACKENDS, Lab, run_playbook  # noqa: E402  pylint: disable=wrong-import-position
+from lab import BACKENDS, Lab, make_builds, run_playbook  # noqa: E402  pylint: disable=wrong-import-position
 from loadgen import LoadGen, summary  # noqa: E402  pylint: disable=wrong-import-position
 
 ROW = "%-26s %7s %6s %8s %8s %9s %8s %7s %8s"
@@ -78,8 +78,7 @@ def main():
     lab = Lab()
     lab.up()
     work = tempfile.mkdtemp(prefix="veza-bench-roll-")
-    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "fixtures", "veza_api", "make_builds.py"), work],
-                   check=True, stdout=subprocess.DEVNULL)
+    make_builds(work)
     try:
         def canary():
             proc, _elapsed = run_playbook("canary", work, ARTIFACT=os.path.join(work, "veza-api-v1.0.10"))

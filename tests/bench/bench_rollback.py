@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +41,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "lab"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))  # first: tests/conftest.py installs the collection loader
 import conftest  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
-from lab import (Lab, LiveRun, previous_version, set_control, unwire_control,  # noqa: E402  pylint: disable=wrong-import-position
+from lab import (Lab, LiveRun, make_builds, previous_version, set_control, unwire_control,  # noqa: E402  pylint: disable=wrong-import-position
                  wire_control)
 from loadgen import LoadGen, summary  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -123,8 +122,7 @@ def main():
     lab = Lab()
     lab.up()
     work = tempfile.mkdtemp(prefix="veza-bench-rollback-")
-    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "fixtures", "veza_api", "make_builds.py"), work],
-                   check=True, stdout=subprocess.DEVNULL)
+    make_builds(work)
     builds = {"v1.0.9": os.path.join(work, "veza-api-v1.0.9"), "v1.0.10": os.path.join(work, "veza-api-v1.0.10")}
     rows = []
     last_bad = 0.0

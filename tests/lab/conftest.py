@@ -9,14 +9,13 @@ already running) and brought down at the end unless VEZA_KEEP_LAB=1.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from lab import ROOT, Lab  # noqa: E402  pylint: disable=wrong-import-position
+from lab import Lab, make_builds  # noqa: E402  pylint: disable=wrong-import-position
 
 
 @pytest.fixture(scope="session")
@@ -36,10 +35,7 @@ def lab():
 @pytest.fixture(scope="session")
 def builds(tmp_path_factory):
     """{name: path} of the stand-in's builds (v1.0.9, v1.0.10, health500, slow, 5xx)."""
-    out = tmp_path_factory.mktemp("builds")
-    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "fixtures", "veza_api", "make_builds.py"), str(out)],
-                   check=True, stdout=subprocess.DEVNULL)
-    return {name[len("veza-api-"):]: str(out / name) for name in os.listdir(out)}
+    return make_builds(tmp_path_factory.mktemp("builds"))
 
 
 @pytest.fixture(scope="session")

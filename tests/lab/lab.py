@@ -22,6 +22,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -47,6 +48,15 @@ def env():
 
 MIGRATIONS = os.path.join(ROOT, "tests", "fixtures", "migrations")
 LOCK = "/var/lib/veza/canary.lock"
+
+
+def make_builds(dest):
+    """Write the stand-in's builds into dest (tests/fixtures/veza_api/make_builds.py); returns
+    {version: path}, e.g. {"v1.0.9": ..., "v1.0.10": ..., "health500": ..., "5xx": ..., "slow": ...}."""
+    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "fixtures", "veza_api", "make_builds.py"), str(dest)],
+                   check=True, stdout=subprocess.DEVNULL)
+    return {name[len("veza-api-"):]: os.path.join(str(dest), name)
+            for name in os.listdir(str(dest)) if name.startswith("veza-api-")}
 
 
 def run_playbook(playbook, reports, **knobs):
