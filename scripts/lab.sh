@@ -196,8 +196,9 @@ inputs_hash() {
 }
 STAMP=/etc/veza-lab.stamp
 
-# The baseline holds when every backend runs the build (and .previous) and HAProxy has them
-# UP and ready at full weight: then a warm `up` need not run tests/lab/baseline.yml.
+# The baseline holds when every backend runs the build (and .previous), every stream server runs
+# it as veza-stream, and HAProxy has the backends UP and ready at full weight: then a warm `up`
+# need not run tests/lab/baseline.yml.
 baseline_holds() {
   local build_sha c st
   build_sha=$(sha256sum "$1" | cut -d' ' -f1)
@@ -205,6 +206,10 @@ baseline_holds() {
     [ "$(podman exec "$c" sh -c 'cat /opt/veza/backend-api/veza-api /opt/veza/backend-api/veza-api.previous 2>/dev/null' | sha256sum | cut -d' ' -f1)" = \
       "$(cat "$1" "$1" | sha256sum | cut -d' ' -f1)" ] || return 1
     podman exec "$c" systemctl is-active -q veza-backend-api || return 1
+  done
+  for c in "${STREAMS[@]}"; do
+    [ "$(podman exec "$c" sh -c 'cat /opt/veza/stream-server/veza-stream 2>/dev/null' | sha256sum | cut -d' ' -f1)" = "$build_sha" ] || return 1
+    podman exec "$c" systemctl is-active -q veza-stream-server || return 1
   done
   [ -n "$build_sha" ] || return 1
   # show servers state: $4 name, $6 op state (2 = running), $7 admin flags, $8/$9 user/initial weight
