@@ -36,7 +36,7 @@ RESULTS = os.path.join(HERE, "results")
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 import conftest  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
-from ansible_collections.veza.infra.plugins.module_utils import migration_rules as mr  # noqa: E402
+from ansible_collections.veza.infra.plugins.module_utils import _migration_rules as mr  # noqa: E402
 
 SQUAWK = shutil.which("squawk") or os.path.join(os.path.dirname(sys.executable), "squawk")
 # squawk rules about migration hygiene rather than what a statement does to the schema; they

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.veza.infra.plugins.module_utils import migration_rules as mr
+from ansible_collections.veza.infra.plugins.module_utils import _migration_rules as mr
 
 
 def rules_of(*sources, **kw):
@@ -272,3 +272,38 @@ def test_suppressing_a_do_block_still_reports_what_is_seen_inside():
     sql = ("-- veza:allow do-block reason: reviewed, only backfills\n"
            "DO $$ BEGIN UPDATE users SET plan = 'free'; ALTER TABLE users DROP COLUMN email; END $$;")
     assert rules_of(sql) == ["drop-column"]
+
+
+# --- size and line numbers (#14 item 13) ---------------------------------------------------------
+
+def test_line_numbers_and_comment_owners_over_many_statements():
+    # one newline index for the file, a bisect per statement and per comment
+    body = "".join("INSERT INTO t VALUES (%d); -- row %d\n" % (i, i) for i in range(3000))
+    sql = body + "\n-- veza:allow drop-table reason: scratch table\nDROP TABLE scratch;\nDROP TABLE t;\n"
+    result = mr.check_sources([("a.sql", sql)])
+    assert result["statements_checked"] == 3002
+    assert [(f["rule"], f["line"]) for f in result["findings"]] == [("drop-table", 3004)]
+    assert [(f["line"], f["suppression_reason"]) for f in result["suppressed"]] == [(3003, "scratch table")]
+
+
+def test_lines_index_matches_counting():
+    text = "a\n\nb\nc"
+    lines = mr._Lines(text)  # pylint: disable=protected-access
+    assert [lines.of(i) for i in range(len(text) + 1)] == [text.count("\n", 0, i) + 1 for i in range(len(text) + 1)]
+
+
+def test_read_migration_refuses_a_file_above_the_limit(tmp_path):
+    path = tmp_path / "big.sql"
+    path.write_text("SELECT 1;\n" * 50)
+    with pytest.raises(mr.MigrationInputError) as exc:
+        mr.read_migration(str(path), max_size=100)
+    assert "500 bytes, above max_file_size (100)" in exc.value.message
+    assert mr.read_migration(str(path), max_size=500).count("SELECT") == 50
+    assert mr.DEFAULT_MAX_FILE_SIZE == 10 * 1024 * 1024
+
+
+def test_down_section_of_a_single_file_migration_is_cut():
+    sql = "-- +goose Up\nALTER TABLE u ADD COLUMN a int;\n-- +goose Down\nDROP TABLE u;\n"
+    assert rules_of(sql) == []
+    assert mr.check_sources([("a.sql", sql)], include_down=True)["findings"][0]["rule"] == "drop-table"
+    assert mr.up_section("SELECT 1;\n--migrate:down\nDROP TABLE u;") == "SELECT 1;\n"

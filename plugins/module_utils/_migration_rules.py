@@ -17,6 +17,8 @@ Entry points: read_migration(), MigrationSet (add_source(), then .result()), RUL
 
 from __future__ import annotations
 
+import bisect
+import os
 import re
 
 try:
@@ -34,6 +36,7 @@ except ImportError as exc:  # pragma: no cover - exercised by ansible-test's imp
 
 
 BLOCKING = "blocking"
+DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 WARNING = "warning"
 
 
@@ -177,13 +180,25 @@ class MigrationInputError(Exception):
         self.message = message
 
 
-def read_migration(path):
-    """Read one migration file as text; binary or non-UTF-8 content raises MigrationInputError."""
+def read_migration(path, max_size=None):
+    """Read one migration file as text; binary or non-UTF-8 content raises MigrationInputError.
+
+    A file larger than max_size bytes is refused before it is read.
+    """
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            size = os.fstat(fh.fileno()).st_size
+            if max_size and size > max_size:
+                raise MigrationInputError(
+                    path, None, "file is %d bytes, above max_file_size (%d): a migration that "
+                    "size is a data load, not a schema change; split it, or raise "
+                    "max_file_size (0 lifts the limit)" % (size, max_size))
+            data = fh.read(max_size + 1) if max_size else fh.read()
     except (IOError, OSError) as exc:
         raise MigrationInputError(path, None, "cannot read file: %s" % exc)
+    if max_size and len(data) > max_size:
+        raise MigrationInputError(path, None, "file grew above max_file_size (%d) while being "
+                                  "read" % max_size)
     return decode_migration(path, data)
 
 
@@ -205,8 +220,25 @@ def decode_migration(path, data):
     return text
 
 
-def _line_of(text, offset):
-    return text.count("\n", 0, max(0, offset)) + 1
+_DOWN_SECTION_RE = re.compile(r"^[ \t]*--[ \t]*(?:\+goose[ \t]+down|migrate:down)\b",
+                              re.IGNORECASE | re.MULTILINE)
+
+
+class _Lines:
+    """Line numbers of offsets in one text: one pass over it, then a bisect per look-up."""
+
+    def __init__(self, text):
+        self.newlines = [m.start() for m in re.finditer("\n", text)]
+
+    def of(self, offset):
+        return bisect.bisect_left(self.newlines, max(0, offset)) + 1
+
+
+def up_section(text):
+    """The text of a migration up to its down section (goose's '-- +goose Down', dbmate's
+    '-- migrate:down'), or the whole text; line numbers are kept."""
+    match = _DOWN_SECTION_RE.search(text)
+    return text if match is None else text[:match.start()]
 
 
 def _short(sql):
@@ -281,7 +313,7 @@ class MigrationSet:
     count as new, since the object may already exist.
     """
 
-    def __init__(self, ignore_rules=()):
+    def __init__(self, ignore_rules=(), include_down=False, max_file_size=DEFAULT_MAX_FILE_SIZE):
         unknown = sorted(set(ignore_rules) - set(RULES))
         if unknown:
             raise ValueError("unknown rule id(s) %s; known rules: %s"
@@ -289,6 +321,8 @@ class MigrationSet:
         if "invalid-suppression" in ignore_rules:
             raise ValueError("invalid-suppression cannot be ignored: fix the veza:allow comment")
         self.ignore_rules = frozenset(ignore_rules)
+        self.include_down = include_down
+        self.max_file_size = max_file_size
         self.new_tables = set()
         self.new_columns = set()
         self.new_indexes = set()
@@ -301,17 +335,20 @@ class MigrationSet:
     # -- input -----------------------------------------------------------------------------
 
     def add_file(self, path, display_path=None):
-        self.add_source(display_path or path, read_migration(path))
+        self.add_source(display_path or path, read_migration(path, self.max_file_size))
 
     def add_source(self, path, text):
         """Check one migration's SQL text; raises MigrationInputError when it does not parse."""
         if not HAS_PGLAST:
             raise RuntimeError("pglast is required")
+        if not self.include_down:
+            text = up_section(text)
+        lines = _Lines(text)
         try:
             raw = parse_sql(text)
         except ParseError as exc:
             loc = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
-            raise MigrationInputError(path, _line_of(text, loc) if loc is not None else None,
+            raise MigrationInputError(path, lines.of(loc) if loc is not None else None,
                                       "SQL does not parse: %s" % exc.args[0])
         self.files_checked.append(path)
         self._in_tx = False
@@ -320,10 +357,10 @@ class MigrationSet:
             start = rs.stmt_location or 0
             end = start + rs.stmt_len if rs.stmt_len else len(text)
             spans.append((start, end))
-        comments = self._comments(text, spans) if "veza:allow" in text.lower() else {}
+        comments = self._comments(text, spans, lines) if "veza:allow" in text.lower() else {}
         for idx, rs in enumerate(raw):
             start, end = spans[idx]
-            stmt = _Stmt(path, _line_of(text, start), text[start:end])
+            stmt = _Stmt(path, lines.of(start), text[start:end])
             self.statements_checked += 1
             self._check(rs.stmt, stmt)
             self._apply_suppressions(stmt, comments.get(idx, []))
@@ -335,26 +372,25 @@ class MigrationSet:
                 self.findings.extend(orphan.findings)
 
     @staticmethod
-    def _comments(text, spans):
+    def _comments(text, spans, lines):
         """Map statement index -> [(line, comment)]; None holds comments after the last one.
 
         A comment inside a statement, or after its ';' on the same line, belongs to it; any
         other comment belongs to the next statement.
         """
         out = {}
+        starts = [span[0] for span in spans]
         for tok in scan(text):
             if tok.name not in ("SQL_COMMENT", "C_COMMENT"):
                 continue
             pos = tok.start
-            nxt = 0
-            while nxt < len(spans) and spans[nxt][0] <= pos:
-                nxt += 1
+            nxt = bisect.bisect_right(starts, pos)
             owner = nxt if nxt < len(spans) else None
             if nxt > 0:
                 prev_end = spans[nxt - 1][1]
-                if pos < prev_end or "\n" not in text[prev_end:pos]:
+                if pos < prev_end or lines.of(prev_end) == lines.of(pos):
                     owner = nxt - 1
-            out.setdefault(owner, []).append((_line_of(text, pos), text[tok.start:tok.end + 1]))
+            out.setdefault(owner, []).append((lines.of(pos), text[tok.start:tok.end + 1]))
         return out
 
     def _apply_suppressions(self, stmt, comments):
@@ -708,9 +744,9 @@ class MigrationSet:
                          ".".join(n.sval for n in node.funcname)))
 
 
-def check_sources(sources, ignore_rules=()):
+def check_sources(sources, ignore_rules=(), include_down=False):
     """Check [(name, text), ...] in order as one migration set; returns MigrationSet.result()."""
-    mset = MigrationSet(ignore_rules)
+    mset = MigrationSet(ignore_rules, include_down=include_down)
     for name, text in sources:
         mset.add_source(name, text)
     return mset.result()
