@@ -12,24 +12,29 @@ not break the binary that is still running. The SQL is parsed with pglast (libpg
 PostgreSQL parser); rules look at the parse tree, never at the text, so comments, string literals
 and dollar-quoted bodies cannot fool them.
 
+Speed: libpg_query splits each file (a full parse in C that also validates the syntax, no
+Python tree), and only the statements a rule can match (by their first keyword: ALTER, DROP,
+CREATE, DO, UPDATE, ...) are parsed again into libpg_query's JSON tree and loaded as plain
+dicts. INSERT, SELECT, COMMENT, GRANT, ... are validated but never turned into Python objects.
+
 Entry points: read_migration(), MigrationSet (add_source(), then .result()), RULES.
 """
 
 from __future__ import annotations
 
 import bisect
+import json
 import os
 import re
 
 try:
-    from pglast import parse_plpgsql, parse_sql
-    from pglast.parser import ParseError, scan
+    from pglast.parser import ParseError, parse_plpgsql_json, parse_sql_json, scan, split
     HAS_PGLAST = True
     PGLAST_IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - exercised by ansible-test's import sanity
     HAS_PGLAST = False
     PGLAST_IMPORT_ERROR = exc
-    parse_plpgsql = parse_sql = scan = None  # pylint: disable=invalid-name
+    parse_plpgsql_json = parse_sql_json = scan = split = None  # pylint: disable=invalid-name
 
     class ParseError(Exception):  # type: ignore[no-redef]
         """Placeholder so that except clauses work without pglast."""
@@ -114,16 +119,48 @@ _RULE_LIST = [
          "Once every running binary writes the column and the backfill is done: ADD CONSTRAINT "
          "... CHECK (col IS NOT NULL) NOT VALID, then VALIDATE CONSTRAINT, then SET NOT NULL "
          "(PostgreSQL skips the scan thanks to the valid check) and drop the check."),
+    Rule("drop-function", BLOCKING,
+         "The running binary may call the function or procedure (or rely on a trigger or "
+         "default that calls it); its calls fail as soon as it is gone.",
+         "Release N stops calling it; release N+1 drops it. To change a signature, create the "
+         "new function beside the old one and drop the old one a release later."),
+    Rule("rename-function", BLOCKING,
+         "The running binary calls the function or procedure by its old name (ALTER ... SET "
+         "SCHEMA moves it too).",
+         "Create the function under the new name (the old one can call it), switch the binary "
+         "in release N, drop the old name in release N+1."),
+    Rule("drop-trigger", BLOCKING,
+         "A trigger does work the running binary relies on (timestamps, audit rows, a "
+         "dual-write during an expand/contract); dropping it silently stops that work.",
+         "Release N does the work itself (or no longer needs it); release N+1 drops the "
+         "trigger."),
+    Rule("rename-type", BLOCKING,
+         "The running binary sends the old enum label or casts to the old type or domain name "
+         "(ALTER TYPE ... RENAME VALUE / RENAME TO / SET SCHEMA); its statements fail.",
+         "Add the new label (ALTER TYPE ... ADD VALUE) or create the new type, switch the "
+         "binary and migrate the rows in release N; retire the old one in release N+1."),
+    Rule("drop-type", BLOCKING,
+         "The running binary casts to the type or domain, or writes the columns that use it "
+         "(DROP ... CASCADE also drops those columns).",
+         "Release N stops using the type; release N+1 drops it."),
     Rule("do-block", BLOCKING,
-         "A DO block is procedural code: the checker reports the plain statements it can see "
-         "inside, but cannot prove what the block does (loops, conditions, dynamic SQL).",
+         "A DO block the checker cannot read: its language is not PL/pgSQL, or its body does "
+         "not parse. (The statements of a PL/pgSQL DO block are parsed and checked like any "
+         "other, in every branch and loop, so such a block is judged by what it runs.)",
          "Write the migration as plain SQL statements; if the block is really needed, review "
          "it and suppress with a reason: -- veza:allow do-block reason: <why it is safe>."),
     Rule("dynamic-sql", BLOCKING,
-         "EXECUTE of a string in PL/pgSQL builds SQL at run time; the checker cannot see what "
-         "it runs.",
+         "A DO block runs EXECUTE of a string built at run time (format(), ||, a variable); "
+         "the checker cannot see the SQL it runs. EXECUTE of a constant string is parsed and "
+         "checked instead.",
          "Write the statements out as plain SQL; if dynamic SQL is really needed, review it and "
          "suppress with a reason: -- veza:allow dynamic-sql reason: <why it is safe>."),
+    Rule("function-dynamic-sql", WARNING,
+         "A PL/pgSQL function or procedure runs EXECUTE of a built string. Nothing runs when "
+         "the migration creates it, only when it is called, so this is a warning: what it "
+         "runs is not checked.",
+         "Review what the function builds; prefer static statements or format() with %I/%L "
+         "for identifiers and literals."),
     Rule("invalid-suppression", BLOCKING,
          "A veza:allow comment must name known rules and carry a reason, so that every bypass "
          "is explained in the migration itself.",
@@ -155,6 +192,28 @@ _RULE_LIST = [
          "EXCLUSIVE lock.",
          "Add the column without default (or with a constant one), SET DEFAULT for new rows, "
          "backfill existing rows in batches."),
+    Rule("set-not-null-scan", WARNING,
+         "SET NOT NULL (or ADD CONSTRAINT ... NOT NULL) scans the whole table under an ACCESS "
+         "EXCLUSIVE lock (no reads, no writes) unless a valid CHECK (col IS NOT NULL) "
+         "constraint already proves it.",
+         "ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID; then ALTER TABLE ... VALIDATE "
+         "CONSTRAINT c (weaker lock, reads and writes go on); then SET NOT NULL, which skips "
+         "the scan; then DROP CONSTRAINT c."),
+    Rule("backfill-in-transaction", WARNING,
+         "An UPDATE of every row, then SET NOT NULL on the same table in one transaction: the "
+         "row locks of the whole table are held until COMMIT (every concurrent write to those "
+         "rows waits), then SET NOT NULL scans the table under ACCESS EXCLUSIVE.",
+         "Backfill in batches (UPDATE ... WHERE id BETWEEN ...), each in its own transaction, "
+         "outside the schema migration; then CHECK NOT VALID, VALIDATE, SET NOT NULL."),
+    Rule("table-rewrite", WARNING,
+         "The statement rewrites or locks the whole table under ACCESS EXCLUSIVE (no reads, "
+         "no writes) for its whole run: VACUUM FULL, CLUSTER, SET LOGGED/UNLOGGED.",
+         "Avoid it in a release migration: pg_repack (or pg_squeeze) instead of VACUUM FULL / "
+         "CLUSTER; a new table created UNLOGGED/LOGGED from the start."),
+    Rule("reindex-not-concurrent", WARNING,
+         "REINDEX without CONCURRENTLY blocks writes to the table (and reads through the index) "
+         "while it rebuilds.",
+         "REINDEX ... CONCURRENTLY (PostgreSQL 12+), outside a transaction block."),
 ]
 RULES = dict((r.id, r) for r in _RULE_LIST)
 
@@ -246,53 +305,91 @@ def _short(sql):
     return sql if len(sql) <= _STATEMENT_MAX else sql[:_STATEMENT_MAX - 3] + "..."
 
 
-def _kind(node):
-    return node.__class__.__name__
+# Statements whose first keyword is one of these can trigger a rule (or change the context:
+# new tables, transactions); every other statement (INSERT, SELECT, COMMENT, GRANT, SET, ...)
+# is validated by the split but never parsed into a tree.
+_PARSED_LEADS = frozenset((
+    "ALTER", "DROP", "TRUNCATE", "CREATE", "DO", "UPDATE", "BEGIN", "START", "COMMIT", "END",
+    "ROLLBACK", "ABORT", "PREPARE", "REINDEX", "VACUUM", "CLUSTER",
+))
+_LEAD_RE = re.compile(r"[A-Za-z]+")
 
 
-def _enum(value):
-    return getattr(value, "name", value)
+def _node(wrapped):
+    """(kind, fields) of a libpg_query JSON node such as {"DropStmt": {...}}."""
+    if isinstance(wrapped, dict):
+        for kind, fields in wrapped.items():
+            return kind, fields if isinstance(fields, dict) else {}
+    return None, {}
+
+
+def _sval(wrapped):
+    return _node(wrapped)[1].get("sval", "")
+
+
+def _strings(items):
+    return tuple(_sval(i) for i in items or ())
 
 
 def _rel_key(rangevar):
-    return ((rangevar.schemaname or "public"), rangevar.relname)
+    return ((rangevar.get("schemaname") or "public"), rangevar.get("relname"))
 
 
-def _names_key(names):
-    parts = tuple(n.sval for n in names)
+def _names_key(parts):
     return ("public", parts[0]) if len(parts) == 1 else (parts[-2], parts[-1])
+
+
+def _object_names(wrapped):
+    """Name parts of a DROP/RENAME object: List, String, ObjectWithArgs or TypeName."""
+    kind, fields = _node(wrapped)
+    if kind == "List":
+        return _strings(fields.get("items"))
+    if kind == "String":
+        return (fields.get("sval", ""),)
+    if kind == "ObjectWithArgs":
+        return _strings(fields.get("objname"))
+    if kind == "TypeName":
+        return _strings(fields.get("names"))
+    return ()
 
 
 def _fmt(key):
     return "%s.%s" % key if key[0] != "public" else key[1]
 
 
-def _walk(node):
-    """Yield every pglast node below node (node included)."""
-    stack = [node]
-    while stack:
-        cur = stack.pop()
-        if isinstance(cur, (tuple, list)):
-            stack.extend(cur)
-            continue
-        if cur is None or not hasattr(cur, "__slots__"):
-            continue
-        yield cur
-        for attr in getattr(cur, "__slots__", ()):
-            child = getattr(cur, attr, None)
-            if isinstance(child, (tuple, list)) or hasattr(child, "__slots__"):
-                stack.append(child)
-
-
 def _walk_json(obj):
+    """Every dict below obj, in document order."""
     stack = [obj]
     while stack:
         cur = stack.pop()
         if isinstance(cur, dict):
             yield cur
-            stack.extend(cur.values())
+            stack.extend(reversed(list(cur.values())))
         elif isinstance(cur, list):
-            stack.extend(cur)
+            stack.extend(reversed(cur))
+
+
+def _parse(sql):
+    """libpg_query's JSON tree of sql: the list of {"stmt": ...} raw statements."""
+    return json.loads(parse_sql_json(sql)).get("stmts", [])
+
+
+def _constant_string(expr):
+    """The value of a PL/pgSQL expression that is one string constant, else None."""
+    try:
+        stmts = _parse("SELECT " + expr)
+    except ParseError:
+        return None
+    if len(stmts) != 1:
+        return None
+    targets = _node(stmts[0]["stmt"])[1].get("targetList") or []
+    if len(targets) != 1:
+        return None
+    val = _node(targets[0])[1].get("val")
+    kind, fields = _node(val)
+    if kind == "A_Const" and isinstance(fields.get("sval"), dict):
+        return fields["sval"].get("sval", "")
+    return None
 
 
 class _Stmt:
@@ -308,9 +405,12 @@ class _Stmt:
 class MigrationSet:
     """Rules over an ordered set of migration files, with context across them.
 
-    Tables, views, columns and indexes created earlier in the set are new: changing them breaks
-    no running binary. ``CREATE ... IF NOT EXISTS`` and ``ADD COLUMN IF NOT EXISTS`` do not
-    count as new, since the object may already exist.
+    Tables, views, types, functions and triggers created earlier in the set are new: changing
+    them breaks no running binary. A column this set adds to a table that already exists is
+    new to the running binary too (it never reads it), but the binary still inserts rows
+    without it: making it NOT NULL without a default, or dropping the default of a NOT NULL
+    one, breaks those inserts. ``CREATE ... IF NOT EXISTS`` and ``ADD COLUMN IF NOT EXISTS``
+    do not count as new, since the object may already exist.
     """
 
     def __init__(self, ignore_rules=(), include_down=False, max_file_size=DEFAULT_MAX_FILE_SIZE):
@@ -324,13 +424,21 @@ class MigrationSet:
         self.include_down = include_down
         self.max_file_size = max_file_size
         self.new_tables = set()
-        self.new_columns = set()
+        # (schema, table, column) -> {"not_null": bool, "default": bool} for columns this set
+        # adds to tables that already exist
+        self.added_columns = {}
         self.new_indexes = set()
+        self.new_functions = set()
+        self.new_types = set()
+        self.new_triggers = set()
+        self.valid_not_null = set()      # (schema, table, column) proved by a valid CHECK
+        self._pending_checks = {}        # (schema, table, constraint) -> column, NOT VALID
         self.findings = []
         self.suppressed = []
         self.files_checked = []
         self.statements_checked = 0
         self._in_tx = False
+        self._tx_full_updates = set()
 
     # -- input -----------------------------------------------------------------------------
 
@@ -345,24 +453,24 @@ class MigrationSet:
             text = up_section(text)
         lines = _Lines(text)
         try:
-            raw = parse_sql(text)
+            slices = split(text, with_parser=True, only_slices=True)
         except ParseError as exc:
             loc = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
             raise MigrationInputError(path, lines.of(loc) if loc is not None else None,
                                       "SQL does not parse: %s" % exc.args[0])
         self.files_checked.append(path)
         self._in_tx = False
-        spans = []
-        for rs in raw:
-            start = rs.stmt_location or 0
-            end = start + rs.stmt_len if rs.stmt_len else len(text)
-            spans.append((start, end))
+        self._tx_full_updates = set()
+        spans = [(sl.start, sl.stop) for sl in slices]
         comments = self._comments(text, spans, lines) if "veza:allow" in text.lower() else {}
-        for idx, rs in enumerate(raw):
-            start, end = spans[idx]
-            stmt = _Stmt(path, lines.of(start), text[start:end])
+        for idx, (start, end) in enumerate(spans):
+            sql = text[start:end]
+            stmt = _Stmt(path, lines.of(start), sql)
             self.statements_checked += 1
-            self._check(rs.stmt, stmt)
+            lead = _LEAD_RE.match(sql)
+            if lead is not None and lead.group(0).upper() in _PARSED_LEADS:
+                for raw in _parse(sql):
+                    self._check(raw["stmt"], stmt)
             self._apply_suppressions(stmt, comments.get(idx, []))
         for line, body in comments.get(None, []):
             if _SUPPRESS_RE.search(body):
@@ -451,186 +559,365 @@ class MigrationSet:
         return key in self.new_tables
 
     def _column_is_new(self, key, column):
-        return key in self.new_tables or (key[0], key[1], column) in self.new_columns
+        return key in self.new_tables or (key[0], key[1], column) in self.added_columns
 
-    def _check(self, node, stmt, inner_sql=None):
-        handler = getattr(self, "_on_" + _kind(node), None)
+    def _check(self, wrapped, stmt, inner_sql=None):
+        kind, node = _node(wrapped)
+        handler = getattr(self, "_on_" + kind, None) if kind else None
         if handler is not None:
             handler(node, stmt, inner_sql)
 
     def _on_TransactionStmt(self, node, stmt, sql):  # pylint: disable=invalid-name,unused-argument
-        kind = _enum(node.kind)
+        kind = node.get("kind")
         if kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START"):
             self._in_tx = True
+            self._tx_full_updates = set()
         elif kind in ("TRANS_STMT_COMMIT", "TRANS_STMT_ROLLBACK", "TRANS_STMT_PREPARE",
                       "TRANS_STMT_COMMIT_PREPARED", "TRANS_STMT_ROLLBACK_PREPARED"):
             self._in_tx = False
+            self._tx_full_updates = set()
 
     def _on_CreateStmt(self, node, stmt, sql):  # pylint: disable=invalid-name,unused-argument
-        if not node.if_not_exists:
-            self.new_tables.add(_rel_key(node.relation))
+        if not node.get("if_not_exists"):
+            self.new_tables.add(_rel_key(node["relation"]))
 
     def _on_CreateTableAsStmt(self, node, stmt, sql):  # pylint: disable=invalid-name,unused-argument
-        if not node.if_not_exists and node.into is not None:
-            self.new_tables.add(_rel_key(node.into.rel))
+        into = node.get("into") or {}
+        if not node.get("if_not_exists") and into.get("rel"):
+            self.new_tables.add(_rel_key(into["rel"]))
 
     def _on_ViewStmt(self, node, stmt, sql):  # pylint: disable=invalid-name,unused-argument
-        if not node.replace:
-            self.new_tables.add(_rel_key(node.view))
+        if not node.get("replace"):
+            self.new_tables.add(_rel_key(node["view"]))
+
+    def _on_CreateEnumStmt(self, node, stmt, sql):  # pylint: disable=invalid-name,unused-argument
+        self.new_types.add(_names_key(_strings(node.get("typeName"))))
+
+    def _on_CreateDomainStmt(self, node, stmt, sql):  # pylint: disable=invalid-name,unused-argument
+        self.new_types.add(_names_key(_strings(node.get("domainname"))))
+
+    def _on_CompositeTypeStmt(self, node, stmt, sql):  # pylint: disable=invalid-name,unused-argument
+        self.new_types.add(_rel_key(node["typevar"]))
+
+    def _on_CreateTrigStmt(self, node, stmt, sql):  # pylint: disable=invalid-name,unused-argument
+        if not node.get("replace"):
+            self.new_triggers.add(_rel_key(node["relation"]) + (node.get("trigname"),))
+
+    def _on_UpdateStmt(self, node, stmt, sql):  # pylint: disable=invalid-name,unused-argument
+        key = _rel_key(node["relation"])
+        if node.get("whereClause") is None and not self._table_is_new(key):
+            self._tx_full_updates.add(key)
 
     def _on_IndexStmt(self, node, stmt, sql):  # pylint: disable=invalid-name
-        key = _rel_key(node.relation)
-        if node.concurrent and self._in_tx:
+        key = _rel_key(node["relation"])
+        if node.get("concurrent") and self._in_tx:
             self._add(stmt, "concurrently-in-transaction",
                       "CREATE INDEX CONCURRENTLY inside BEGIN ... COMMIT fails at run time", sql)
-        elif not node.concurrent and not self._table_is_new(key):
-            label = node.idxname + " " if node.idxname else ""
+        elif not node.get("concurrent") and not self._table_is_new(key):
+            label = node["idxname"] + " " if node.get("idxname") else ""
             self._add(stmt, "index-not-concurrent",
                       "CREATE INDEX %son existing table %s blocks writes while it builds; use "
                       "CREATE INDEX CONCURRENTLY" % (label, _fmt(key)), sql)
-        if node.idxname and not node.if_not_exists:
-            self.new_indexes.add((key[0], node.idxname))
+        if node.get("idxname") and not node.get("if_not_exists"):
+            self.new_indexes.add((key[0], node["idxname"]))
+
+    def _on_ReindexStmt(self, node, stmt, sql):  # pylint: disable=invalid-name
+        params = [_node(p)[1].get("defname") for p in node.get("params") or ()]
+        if "concurrently" not in params:
+            what = node.get("kind", "").replace("REINDEX_OBJECT_", "")
+            name = node["relation"]["relname"] if node.get("relation") else node.get("name", "")
+            self._add(stmt, "reindex-not-concurrent",
+                      "REINDEX %s %s without CONCURRENTLY blocks writes while it rebuilds"
+                      % (what, name), sql)
+
+    def _on_VacuumStmt(self, node, stmt, sql):  # pylint: disable=invalid-name
+        opts = [_node(o)[1].get("defname") for o in node.get("options") or ()]
+        if node.get("is_vacuumcmd") and "full" in opts:
+            self._add(stmt, "table-rewrite", "VACUUM FULL rewrites each table under ACCESS "
+                      "EXCLUSIVE (no reads, no writes) for its whole run", sql)
+
+    def _on_ClusterStmt(self, node, stmt, sql):  # pylint: disable=invalid-name
+        rel = node.get("relation")
+        if rel is not None and self._table_is_new(_rel_key(rel)):
+            return
+        self._add(stmt, "table-rewrite", "CLUSTER %s rewrites the table under ACCESS EXCLUSIVE "
+                  "(no reads, no writes) for its whole run"
+                  % (_fmt(_rel_key(rel)) if rel else "(every clustered table)"), sql)
 
     def _on_AlterTableStmt(self, node, stmt, sql):  # pylint: disable=invalid-name
-        key = _rel_key(node.relation)
-        objtype = _enum(node.objtype)
-        for cmd in node.cmds or ():
-            sub = _enum(cmd.subtype)
+        key = _rel_key(node["relation"])
+        objtype = node.get("objtype")
+        for wrapped in node.get("cmds") or ():
+            cmd = _node(wrapped)[1]
+            sub = cmd.get("subtype")
+            name = cmd.get("name")
             if sub == "AT_AddColumn":
                 self._add_column(key, cmd, stmt, sql)
-            elif sub == "AT_DropColumn" and not self._column_is_new(key, cmd.name):
+            elif sub == "AT_DropColumn" and not self._column_is_new(key, name):
                 self._add(stmt, "drop-column",
                           "DROP COLUMN %s.%s: the running binary still uses it%s"
-                          % (_fmt(key), cmd.name,
-                             " (IF EXISTS does not make it safe)" if cmd.missing_ok else ""), sql)
-            elif sub == "AT_AlterColumnType" and not self._column_is_new(key, cmd.name):
+                          % (_fmt(key), name,
+                             " (IF EXISTS does not make it safe)" if cmd.get("missing_ok") else ""),
+                          sql)
+            elif sub == "AT_AlterColumnType" and not self._column_is_new(key, name):
+                # the rewrite this may cause is in change-column-type's reason; a column this
+                # set adds is not flagged (the labelled case "TYPE change of a column added
+                # earlier in the set" is safe)
                 self._add(stmt, "change-column-type",
                           "ALTER COLUMN %s.%s TYPE changes what the running binary reads and "
-                          "writes" % (_fmt(key), cmd.name), sql)
-            elif sub == "AT_SetNotNull" and not self._column_is_new(key, cmd.name):
-                self._add(stmt, "set-not-null",
-                          "SET NOT NULL on %s.%s: the running binary may still insert NULL"
-                          % (_fmt(key), cmd.name), sql)
-            elif (sub == "AT_ColumnDefault" and cmd.def_ is None
-                  and not self._column_is_new(key, cmd.name)):
-                self._add(stmt, "drop-default",
-                          "DROP DEFAULT on %s.%s: inserts of the running binary that omit the "
-                          "column get NULL (or fail on NOT NULL)" % (_fmt(key), cmd.name), sql)
+                          "writes" % (_fmt(key), name), sql)
+            elif sub == "AT_SetNotNull":
+                self._set_not_null(key, name, stmt, sql, "SET NOT NULL")
+            elif sub == "AT_ColumnDefault":
+                self._column_default(key, name, cmd.get("def"), stmt, sql)
             elif sub == "AT_AddConstraint" and objtype == "OBJECT_TABLE":
-                self._add_constraint(key, cmd.def_, stmt, sql)
+                self._add_constraint(key, _node(cmd.get("def"))[1], stmt, sql)
+            elif sub == "AT_ValidateConstraint":
+                col = self._pending_checks.pop((key[0], key[1], name), None)
+                if col is not None:
+                    self.valid_not_null.add((key[0], key[1], col))
+            elif sub in ("AT_SetLogged", "AT_SetUnLogged") and not self._table_is_new(key):
+                self._add(stmt, "table-rewrite",
+                          "SET %s rewrites %s under ACCESS EXCLUSIVE (no reads, no writes)"
+                          % ("LOGGED" if sub == "AT_SetLogged" else "UNLOGGED", _fmt(key)), sql)
+
+    def _set_not_null(self, key, column, stmt, sql, how):
+        if self._table_is_new(key):
+            return
+        ckey = (key[0], key[1], column)
+        info = self.added_columns.get(ckey)
+        blocking = True
+        if info is None:
+            self._add(stmt, "set-not-null",
+                      "%s on %s.%s: the running binary may still insert NULL"
+                      % (how, _fmt(key), column), sql)
+        elif not info["default"]:
+            self._add(stmt, "set-not-null",
+                      "%s on %s.%s, a column this set adds to an existing table without a "
+                      "default: the running binary does not know the column, so its inserts "
+                      "leave it NULL and fail" % (how, _fmt(key), column), sql)
+        else:
+            blocking = False
+        if info is not None:
+            info["not_null"] = True
+        if key in self._tx_full_updates:
+            self._add(stmt, "backfill-in-transaction",
+                      "UPDATE of every row of %s, then %s in the same transaction: the row locks "
+                      "of the whole table are held until COMMIT, then the table is scanned "
+                      "under ACCESS EXCLUSIVE" % (_fmt(key), how), sql)
+        elif not blocking and ckey not in self.valid_not_null:
+            self._add(stmt, "set-not-null-scan",
+                      "%s on %s.%s scans the whole table under ACCESS EXCLUSIVE: no valid CHECK "
+                      "(%s IS NOT NULL) proves it first" % (how, _fmt(key), column, column), sql)
+
+    def _column_default(self, key, column, default, stmt, sql):
+        kind, fields = _node(default)
+        dropped = default is None or (kind == "A_Const" and fields.get("isnull"))
+        if self._table_is_new(key):
+            return
+        info = self.added_columns.get((key[0], key[1], column))
+        if info is not None:
+            if dropped and info["not_null"]:
+                self._add(stmt, "drop-default",
+                          "DROP DEFAULT on %s.%s, a NOT NULL column this set adds to an existing "
+                          "table: the running binary does not know the column, so its inserts "
+                          "fail without the default" % (_fmt(key), column), sql)
+            info["default"] = not dropped
+        elif dropped:
+            self._add(stmt, "drop-default",
+                      "DROP DEFAULT on %s.%s: inserts of the running binary that omit the "
+                      "column get NULL (or fail on NOT NULL)" % (_fmt(key), column), sql)
 
     def _add_column(self, key, cmd, stmt, sql):
-        col = cmd.def_
-        contypes = [_enum(c.contype) for c in (col.constraints or ())]
-        typename = col.typeName.names[-1].sval if col.typeName is not None else ""
-        serial = typename.lower() in _SERIAL_TYPES
-        has_default = ("CONSTR_DEFAULT" in contypes or "CONSTR_IDENTITY" in contypes
-                       or "CONSTR_GENERATED" in contypes or serial)
+        col = _node(cmd.get("def"))[1]
+        cons = [_node(c)[1] for c in col.get("constraints") or ()]
+        contypes = [c.get("contype") for c in cons]
+        names = _strings((col.get("typeName") or {}).get("names"))
+        serial = bool(names) and names[-1].lower() in _SERIAL_TYPES
+        null_default = any(c.get("contype") == "CONSTR_DEFAULT"
+                           and _node(c.get("raw_expr"))[1].get("isnull") for c in cons)
+        has_default = (("CONSTR_DEFAULT" in contypes and not null_default)
+                       or "CONSTR_IDENTITY" in contypes or "CONSTR_GENERATED" in contypes or serial)
         not_null = "CONSTR_NOTNULL" in contypes or "CONSTR_PRIMARY" in contypes
-        if not self._table_is_new(key):
-            if not_null and not has_default:
-                self._add(stmt, "add-column-not-null-no-default",
-                          "ADD COLUMN %s.%s NOT NULL without DEFAULT: inserts from the running "
-                          "binary fail" % (_fmt(key), col.colname), sql)
-            volatile = self._volatile_default(col, serial)
-            if volatile:
-                self._add(stmt, "volatile-default",
-                          "ADD COLUMN %s.%s with %s rewrites the table"
-                          % (_fmt(key), col.colname, volatile), sql)
-            if "CONSTR_FOREIGN" in contypes:
-                self._add(stmt, "constraint-not-valid",
-                          "ADD COLUMN %s.%s REFERENCES validates the new foreign key and locks "
-                          "both tables against writes; add the column, then ADD CONSTRAINT ... "
-                          "FOREIGN KEY ... NOT VALID and VALIDATE it later" % (_fmt(key), col.colname),
-                          sql)
-            if "CONSTR_PRIMARY" in contypes or "CONSTR_UNIQUE" in contypes:
-                self._add(stmt, "constraint-builds-index",
-                          "ADD COLUMN %s.%s with PRIMARY KEY/UNIQUE builds an index while "
-                          "blocking writes" % (_fmt(key), col.colname), sql)
-        if not cmd.missing_ok:
-            self.new_columns.add((key[0], key[1], col.colname))
+        colname = col.get("colname")
+        if self._table_is_new(key):
+            return
+        if not_null and not has_default:
+            self._add(stmt, "add-column-not-null-no-default",
+                      "ADD COLUMN %s.%s NOT NULL without DEFAULT: inserts from the running "
+                      "binary fail" % (_fmt(key), colname), sql)
+        volatile = self._volatile_default(cons, serial)
+        if volatile:
+            self._add(stmt, "volatile-default",
+                      "ADD COLUMN %s.%s with %s rewrites the table"
+                      % (_fmt(key), colname, volatile), sql)
+        if "CONSTR_FOREIGN" in contypes:
+            self._add(stmt, "constraint-not-valid",
+                      "ADD COLUMN %s.%s REFERENCES validates the new foreign key and locks "
+                      "both tables against writes; add the column, then ADD CONSTRAINT ... "
+                      "FOREIGN KEY ... NOT VALID and VALIDATE it later" % (_fmt(key), colname),
+                      sql)
+        if "CONSTR_PRIMARY" in contypes or "CONSTR_UNIQUE" in contypes:
+            self._add(stmt, "constraint-builds-index",
+                      "ADD COLUMN %s.%s with PRIMARY KEY/UNIQUE builds an index while "
+                      "blocking writes" % (_fmt(key), colname), sql)
+        if not cmd.get("missing_ok"):
+            self.added_columns[(key[0], key[1], colname)] = dict(not_null=not_null,
+                                                                 default=has_default)
 
     @staticmethod
-    def _volatile_default(col, serial):
+    def _volatile_default(cons, serial):
         if serial:
             return "a serial type (nextval default)"
-        for con in col.constraints or ():
-            contype = _enum(con.contype)
+        for con in cons:
+            contype = con.get("contype")
             if contype == "CONSTR_IDENTITY":
                 return "an identity"
             if contype == "CONSTR_GENERATED":
                 return "a stored generated expression"
-            if contype == "CONSTR_DEFAULT" and con.raw_expr is not None:
-                for sub in _walk(con.raw_expr):
-                    if _kind(sub) == "FuncCall":
-                        name = sub.funcname[-1].sval.lower()
-                        if name in _VOLATILE_FUNCS:
-                            return "volatile default %s()" % name
+            if contype == "CONSTR_DEFAULT" and con.get("raw_expr") is not None:
+                for sub in _walk_json(con["raw_expr"]):
+                    call = sub.get("FuncCall")
+                    if call is not None:
+                        fname = _strings(call.get("funcname"))[-1].lower()
+                        if fname in _VOLATILE_FUNCS:
+                            return "volatile default %s()" % fname
         return None
+
+    @staticmethod
+    def _not_null_check_column(con):
+        """The column of CHECK (col IS NOT NULL), else None."""
+        kind, test = _node(con.get("raw_expr"))
+        if kind != "NullTest" or test.get("nulltesttype") != "IS_NOT_NULL":
+            return None
+        akind, arg = _node(test.get("arg"))
+        fields = _strings(arg.get("fields")) if akind == "ColumnRef" else ()
+        return fields[-1] if len(fields) == 1 else None
 
     def _add_constraint(self, key, con, stmt, sql):
         if self._table_is_new(key):
             return
-        contype = _enum(con.contype)
-        name = con.conname or contype[7:].lower()
-        if contype in ("CONSTR_CHECK", "CONSTR_FOREIGN") and not con.skip_validation:
+        contype = con.get("contype", "")
+        name = con.get("conname") or contype[7:].lower()
+        if contype == "CONSTR_NOTNULL":
+            # PostgreSQL 18: ALTER TABLE t ADD CONSTRAINT n NOT NULL col is a SET NOT NULL
+            for column in _strings(con.get("keys")):
+                self._set_not_null(key, column, stmt, sql, "ADD CONSTRAINT %s NOT NULL" % name)
+            return
+        if contype == "CONSTR_CHECK":
+            column = self._not_null_check_column(con)
+            if column is not None:
+                info = self.added_columns.get((key[0], key[1], column))
+                if info is not None and not info["default"]:
+                    self._add(stmt, "set-not-null",
+                              "CHECK (%s IS NOT NULL) on %s.%s, a column this set adds to an "
+                              "existing table without a default: the running binary does not "
+                              "know the column, so its inserts fail the check (NOT VALID "
+                              "checks new rows too)" % (column, _fmt(key), column), sql)
+                if con.get("skip_validation"):
+                    self._pending_checks[(key[0], key[1], con.get("conname"))] = column
+                else:
+                    self.valid_not_null.add((key[0], key[1], column))
+        if contype in ("CONSTR_CHECK", "CONSTR_FOREIGN") and not con.get("skip_validation"):
             self._add(stmt, "constraint-not-valid",
                       "ADD CONSTRAINT %s on %s validates every row while blocking writes; add "
                       "it NOT VALID and VALIDATE it later" % (name, _fmt(key)), sql)
-        elif contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE", "CONSTR_EXCLUSION") and not con.indexname:
+        elif (contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE", "CONSTR_EXCLUSION")
+              and not con.get("indexname")):
             self._add(stmt, "constraint-builds-index",
                       "ADD CONSTRAINT %s on %s builds an index while blocking writes; build it "
                       "CONCURRENTLY and add the constraint USING INDEX" % (name, _fmt(key)), sql)
 
     def _on_RenameStmt(self, node, stmt, sql):  # pylint: disable=invalid-name
-        rtype = _enum(node.renameType)
-        if node.relation is None:
+        rtype = node.get("renameType")
+        if rtype in ("OBJECT_FUNCTION", "OBJECT_PROCEDURE", "OBJECT_ROUTINE", "OBJECT_AGGREGATE"):
+            fkey = _names_key(_object_names(node.get("object")))
+            if fkey in self.new_functions:
+                self.new_functions.add((fkey[0], node.get("newname")))
+            else:
+                self._add(stmt, "rename-function", "RENAME %s %s TO %s: the running binary calls "
+                          "the old name" % (rtype[7:], _fmt(fkey), node.get("newname")), sql)
             return
-        key = _rel_key(node.relation)
+        if rtype in ("OBJECT_TYPE", "OBJECT_DOMAIN"):
+            tkey = _names_key(_object_names(node.get("object")))
+            if tkey in self.new_types:
+                self.new_types.add((tkey[0], node.get("newname")))
+            else:
+                self._add(stmt, "rename-type", "RENAME %s %s TO %s: the running binary uses the "
+                          "old name" % (rtype[7:], _fmt(tkey), node.get("newname")), sql)
+            return
+        if node.get("relation") is None:
+            return
+        key = _rel_key(node["relation"])
         if rtype == "OBJECT_COLUMN":
-            if self._column_is_new(key, node.subname):
-                self.new_columns.add((key[0], key[1], node.newname))
+            old, new = node.get("subname"), node.get("newname")
+            if self._column_is_new(key, old):
+                info = self.added_columns.pop((key[0], key[1], old), None)
+                if info is not None:
+                    self.added_columns[(key[0], key[1], new)] = info
             else:
                 self._add(stmt, "rename-column",
                           "RENAME COLUMN %s.%s TO %s: the running binary uses the old name"
-                          % (_fmt(key), node.subname, node.newname), sql)
+                          % (_fmt(key), old, new), sql)
         elif rtype in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE"):
             if self._table_is_new(key):
-                self.new_tables.add((key[0], node.newname))
+                self.new_tables.add((key[0], node.get("newname")))
             else:
                 rule = "rename-table" if rtype in ("OBJECT_TABLE", "OBJECT_FOREIGN_TABLE") else "rename-view"
                 self._add(stmt, rule, "RENAME %s TO %s: the running binary uses the old name"
-                          % (_fmt(key), node.newname), sql)
+                          % (_fmt(key), node.get("newname")), sql)
 
     def _on_AlterObjectSchemaStmt(self, node, stmt, sql):  # pylint: disable=invalid-name
-        otype = _enum(node.objectType)
-        if node.relation is None or otype not in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW"):
+        otype = node.get("objectType")
+        newschema = node.get("newschema")
+        if otype in ("OBJECT_FUNCTION", "OBJECT_PROCEDURE", "OBJECT_ROUTINE", "OBJECT_AGGREGATE"):
+            fkey = _names_key(_object_names(node.get("object")))
+            if fkey not in self.new_functions:
+                self._add(stmt, "rename-function", "SET SCHEMA %s on %s %s: the running binary "
+                          "calls the old qualified name" % (newschema, otype[7:], _fmt(fkey)), sql)
             return
-        key = _rel_key(node.relation)
+        if otype in ("OBJECT_TYPE", "OBJECT_DOMAIN"):
+            tkey = _names_key(_object_names(node.get("object")))
+            if tkey not in self.new_types:
+                self._add(stmt, "rename-type", "SET SCHEMA %s on %s %s: the running binary uses "
+                          "the old qualified name" % (newschema, otype[7:], _fmt(tkey)), sql)
+            return
+        if node.get("relation") is None or otype not in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW"):
+            return
+        key = _rel_key(node["relation"])
         if self._table_is_new(key):
-            self.new_tables.add((node.newschema, key[1]))
+            self.new_tables.add((newschema, key[1]))
         else:
             self._add(stmt, "rename-table" if otype == "OBJECT_TABLE" else "rename-view",
                       "SET SCHEMA %s on %s: the running binary uses the old qualified name"
-                      % (node.newschema, _fmt(key)), sql)
+                      % (newschema, _fmt(key)), sql)
+
+    def _on_AlterEnumStmt(self, node, stmt, sql):  # pylint: disable=invalid-name
+        tkey = _names_key(_strings(node.get("typeName")))
+        if node.get("oldVal") is not None and tkey not in self.new_types:
+            self._add(stmt, "rename-type",
+                      "RENAME VALUE '%s' TO '%s' of enum %s: the running binary still sends "
+                      "'%s'" % (node["oldVal"], node.get("newVal"), _fmt(tkey), node["oldVal"]),
+                      sql)
 
     def _on_AlterDomainStmt(self, node, stmt, sql):  # pylint: disable=invalid-name
-        con = node.def_
-        if node.subtype == "C" and _kind(con) == "Constraint" and not con.skip_validation:
+        kind, con = _node(node.get("def"))
+        if node.get("subtype") == "C" and kind == "Constraint" and not con.get("skip_validation"):
             self._add(stmt, "constraint-not-valid",
                       "ALTER DOMAIN %s ADD CONSTRAINT %s checks every column of that domain in "
                       "every table while blocking writes; add it NOT VALID and VALIDATE it later"
-                      % (".".join(n.sval for n in node.typeName), con.conname or "(unnamed)"), sql)
+                      % (".".join(_strings(node.get("typeName"))), con.get("conname") or "(unnamed)"),
+                      sql)
 
     def _on_DropdbStmt(self, node, stmt, sql):  # pylint: disable=invalid-name
         self._add(stmt, "drop-database", "DROP DATABASE %s removes everything both binaries use%s"
-                  % (node.dbname, " (IF EXISTS does not make it safe)" if node.missing_ok else ""),
-                  sql)
+                  % (node.get("dbname"),
+                     " (IF EXISTS does not make it safe)" if node.get("missing_ok") else ""), sql)
 
     def _on_TruncateStmt(self, node, stmt, sql):  # pylint: disable=invalid-name
-        keys = [_rel_key(r) for r in node.relations or ()]
+        keys = [_rel_key(_node(r)[1]) for r in node.get("relations") or ()]
         old = [k for k in keys if not self._table_is_new(k)]
-        cascade = _enum(node.behavior) == "DROP_CASCADE"
+        cascade = node.get("behavior") == "DROP_CASCADE"
         if old or cascade:
             self._add(stmt, "truncate-table",
                       "TRUNCATE %s deletes rows the running binary reads%s"
@@ -638,77 +925,115 @@ class MigrationSet:
                          "; CASCADE also empties every table that references it" if cascade else ""),
                       sql)
 
+    _DROP_RULES = {
+        "OBJECT_TABLE": ("drop-table", "new_tables"),
+        "OBJECT_FOREIGN_TABLE": ("drop-table", "new_tables"),
+        "OBJECT_VIEW": ("drop-view", "new_tables"),
+        "OBJECT_MATVIEW": ("drop-view", "new_tables"),
+        "OBJECT_FUNCTION": ("drop-function", "new_functions"),
+        "OBJECT_PROCEDURE": ("drop-function", "new_functions"),
+        "OBJECT_ROUTINE": ("drop-function", "new_functions"),
+        "OBJECT_AGGREGATE": ("drop-function", "new_functions"),
+        "OBJECT_TYPE": ("drop-type", "new_types"),
+        "OBJECT_DOMAIN": ("drop-type", "new_types"),
+    }
+
     def _on_DropStmt(self, node, stmt, sql):  # pylint: disable=invalid-name
-        rtype = _enum(node.removeType)
+        rtype = node.get("removeType")
+        objects = node.get("objects") or ()
         if rtype == "OBJECT_SCHEMA":
-            for obj in node.objects or ():
-                name = obj.sval if hasattr(obj, "sval") else str(obj)
+            for obj in objects:
+                name = _sval(obj)
                 if not any(t[0] == name for t in self.new_tables):
                     self._add(stmt, "drop-schema", "DROP SCHEMA %s drops everything in it" % name,
                               sql)
             return
         if rtype == "OBJECT_INDEX":
-            if node.concurrent and self._in_tx:
+            if node.get("concurrent") and self._in_tx:
                 self._add(stmt, "concurrently-in-transaction",
                           "DROP INDEX CONCURRENTLY inside BEGIN ... COMMIT fails at run time", sql)
-            elif not node.concurrent:
-                names = [_names_key(o) for o in node.objects or ()]
+            elif not node.get("concurrent"):
+                names = [_names_key(_object_names(o)) for o in objects]
                 if any(n not in self.new_indexes for n in names):
                     self._add(stmt, "drop-index-not-concurrent",
                               "DROP INDEX %s without CONCURRENTLY locks its table"
                               % ", ".join(_fmt(n) for n in names), sql)
             return
-        rule = {"OBJECT_TABLE": "drop-table", "OBJECT_FOREIGN_TABLE": "drop-table",
-                "OBJECT_VIEW": "drop-view", "OBJECT_MATVIEW": "drop-view"}.get(rtype)
+        if rtype == "OBJECT_TRIGGER":
+            for obj in objects:
+                parts = _object_names(obj)
+                tkey = _names_key(parts[:-1]) + (parts[-1],)
+                if tkey[:2] in self.new_tables or tkey in self.new_triggers:
+                    continue
+                self._add(stmt, "drop-trigger", "DROP TRIGGER %s ON %s: the work it does for the "
+                          "running binary stops%s" % (parts[-1], _fmt(tkey[:2]),
+                                                       " (IF EXISTS does not make it safe)"
+                                                       if node.get("missing_ok") else ""), sql)
+            return
+        rule, attr = self._DROP_RULES.get(rtype, (None, None))
         if rule is None:
             return
-        for obj in node.objects or ():
-            key = _names_key(obj)
-            if self._table_is_new(key):
+        new = getattr(self, attr)
+        for obj in objects:
+            key = _names_key(_object_names(obj))
+            if key in new:
                 continue
             self._add(stmt, rule, "DROP %s %s: the running binary still uses it%s"
                       % (rtype[7:].replace("_", " "), _fmt(key),
-                         " (IF EXISTS does not make it safe)" if node.missing_ok else ""), sql)
+                         " (IF EXISTS does not make it safe)" if node.get("missing_ok") else ""), sql)
 
     @staticmethod
     def _body(defelems, key, lang="sql"):
         body = None
-        for opt in defelems or ():
-            if opt.defname == "language":
-                lang = opt.arg.sval.lower()
-            elif opt.defname == key:
-                arg = opt.arg
-                if isinstance(arg, (tuple, list)):
-                    arg = arg[0] if len(arg) == 1 else None
-                body = arg.sval if arg is not None and hasattr(arg, "sval") else None
+        for wrapped in defelems or ():
+            opt = _node(wrapped)[1]
+            if opt.get("defname") == "language":
+                lang = _sval(opt.get("arg")).lower()
+            elif opt.get("defname") == key:
+                kind, arg = _node(opt.get("arg"))
+                if kind == "List":
+                    items = arg.get("items") or ()
+                    body = _sval(items[0]) if len(items) == 1 else None
+                elif kind == "String":
+                    body = arg.get("sval")
         return lang, body
 
     @staticmethod
     def _plpgsql(body):
-        """Parse a PL/pgSQL body; returns (static SQL statements, has dynamic EXECUTE) or None."""
+        """Read a PL/pgSQL body: (static SQL statements, dynamic EXECUTE expressions), in body
+        order, or None when it does not parse."""
         tag = "veza_body"
         while "$%s$" % tag in body:
             tag += "_"
         wrapper = ("CREATE FUNCTION veza_check() RETURNS void LANGUAGE plpgsql AS $%s$%s$%s$"
                    % (tag, body, tag))
         try:
-            tree = parse_plpgsql(wrapper)
+            tree = json.loads(parse_plpgsql_json(wrapper))
         except Exception:  # pylint: disable=broad-except
             return None
-        statics, dynamic = [], False
+        statics, dynamic = [], []
         for obj in _walk_json(tree):
-            if "PLpgSQL_stmt_dynexecute" in obj or "PLpgSQL_stmt_dynfors" in obj:
-                dynamic = True
-            elif "PLpgSQL_stmt_execsql" in obj:
+            for kind in ("PLpgSQL_stmt_dynexecute", "PLpgSQL_stmt_dynfors"):
+                if kind in obj:
+                    query = obj[kind].get("query", {}).get("PLpgSQL_expr", {}).get("query", "")
+                    dynamic.append(query)
+            if "PLpgSQL_stmt_execsql" in obj:
                 query = obj["PLpgSQL_stmt_execsql"].get("sqlstmt", {}).get(
                     "PLpgSQL_expr", {}).get("query")
                 if query:
                     statics.append(query)
-        statics.reverse()
         return statics, dynamic
 
+    def _check_inner(self, query, stmt):
+        try:
+            inner = _parse(query)
+        except ParseError:
+            return
+        for raw in inner:
+            self._check(raw["stmt"], stmt, inner_sql=query)
+
     def _on_DoStmt(self, node, stmt, sql):  # pylint: disable=invalid-name,unused-argument
-        lang, body = self._body(node.args, "as", "plpgsql")
+        lang, body = self._body(node.get("args"), "as", "plpgsql")
         if lang != "plpgsql" or body is None:
             self._add(stmt, "do-block", "DO block in language %s: the checker cannot see into it"
                       % lang)
@@ -718,30 +1043,31 @@ class MigrationSet:
             self._add(stmt, "do-block", "DO block whose PL/pgSQL body does not parse")
             return
         statics, dynamic = parsed
-        self._add(stmt, "do-block",
-                  "DO block: %d plain statement(s) inside were checked, but conditions and loops "
-                  "are not followed" % len(statics))
-        if dynamic:
-            self._add(stmt, "dynamic-sql",
-                      "DO block runs EXECUTE of a built string: the checker cannot see that SQL")
+        for expr in dynamic:
+            constant = _constant_string(expr)
+            if constant is not None:
+                statics.append(constant)
+            else:
+                self._add(stmt, "dynamic-sql",
+                          "DO block runs EXECUTE %s, a string built at run time: the checker "
+                          "cannot see that SQL (every other statement of the block was checked)"
+                          % _short(expr)[:80])
         for query in statics:
-            try:
-                inner = parse_sql(query)
-            except ParseError:
-                continue
-            for rs in inner:
-                self._check(rs.stmt, stmt, inner_sql=query)
+            self._check_inner(query, stmt)
 
     def _on_CreateFunctionStmt(self, node, stmt, sql):  # pylint: disable=invalid-name,unused-argument
-        lang, body = self._body(node.options, "as")
+        fkey = _names_key(_strings(node.get("funcname")))
+        if not node.get("replace"):
+            self.new_functions.add(fkey)
+        lang, body = self._body(node.get("options"), "as")
         if lang != "plpgsql" or body is None:
             return
         parsed = self._plpgsql(body)
         if parsed is not None and parsed[1]:
-            self._add(stmt, "dynamic-sql",
-                      "%s %s runs EXECUTE of a built string: the checker cannot see that SQL"
-                      % ("PROCEDURE" if node.is_procedure else "FUNCTION",
-                         ".".join(n.sval for n in node.funcname)))
+            self._add(stmt, "function-dynamic-sql",
+                      "%s %s runs EXECUTE of a built string when it is called: what it runs is "
+                      "not checked (nothing runs when the migration creates it)"
+                      % ("PROCEDURE" if node.get("is_procedure") else "FUNCTION", _fmt(fkey)))
 
 
 def check_sources(sources, ignore_rules=(), include_down=False):

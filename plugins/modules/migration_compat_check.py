@@ -15,15 +15,22 @@ description:
   - During a rolling deploy the old and the new C(backend-api) binaries share one PostgreSQL
     schema. This module parses migration files with the real PostgreSQL parser (C(pglast), the
     libpg_query binding) and refuses the ones that are not backward compatible.
-  - B(Blocking) findings break the old binary (drop or rename of a column, table or view, column
-    type change, C(ADD COLUMN ... NOT NULL) without default on an existing table,
-    C(SET NOT NULL)) or cannot be checked (C(DO) blocks, dynamic C(EXECUTE)). The module fails
-    when one remains.
+  - B(Blocking) findings break the old binary (drop or rename of a column, table, view,
+    function, procedure, trigger, type or enum label; column type change;
+    C(ADD COLUMN ... NOT NULL) without default on an existing table; C(SET NOT NULL) or
+    PostgreSQL 18's C(ADD CONSTRAINT ... NOT NULL)) or cannot be checked (a C(DO) block in
+    another language, or one that runs C(EXECUTE) of a string built at run time). The module
+    fails when one remains.
   - B(Warning) findings are safe for the old binary but lock or rewrite a table (index built
-    without C(CONCURRENTLY), constraint without C(NOT VALID), volatile default, ...). They are
-    returned and shown as warnings.
-  - Files are checked in sorted order as one set, so tables and columns created earlier in the
-    set are new and changing them is allowed.
+    without C(CONCURRENTLY), constraint without C(NOT VALID), volatile default, C(SET NOT NULL)
+    without a valid C(CHECK), a full-table C(UPDATE) then C(SET NOT NULL) in one transaction,
+    C(VACUUM FULL), ...), or a function that runs dynamic SQL when called. They are returned
+    and shown as warnings.
+  - Files are checked in sorted order as one set, so tables, types and functions created
+    earlier in the set are new and changing them is allowed. A column the set adds to a table
+    that already exists is new too, but the old binary still inserts rows without it, so
+    making it C(NOT NULL) without a default, or dropping the default of a C(NOT NULL) one,
+    blocks.
   - "A statement can carry an inline suppression, a comment on it or just before it, that must
     give a reason, for example C(-- veza:allow drop-column reason: unused since v1.0.8).
     A suppression without a reason, or naming an unknown rule, is itself a blocking finding that
@@ -120,10 +127,11 @@ options:
     default: []
 notes:
   - The module never changes anything; RV(ignore:changed) is always V(false).
-  - Statements inside C(DO) blocks are checked where they are plain SQL, but the block itself is
-    still a blocking finding, since conditions, loops and dynamic SQL cannot be followed.
-  - PL/pgSQL functions and procedures are only searched for dynamic C(EXECUTE); their static
-    statements run when they are called, not by the migration.
+  - A PL/pgSQL C(DO) block is judged by what it runs. Its statements, in every branch and
+    loop, and C(EXECUTE) of a constant string are checked like top-level statements. Only
+    C(EXECUTE) of a string built at run time is blocking (V(dynamic-sql)).
+  - PL/pgSQL functions and procedures are only searched for dynamic C(EXECUTE), a warning.
+    Their statements run when they are called, not by the migration.
 seealso:
   - name: Canary runbook, pre-flight
     description: The pre-deploy hook this module replaces.

@@ -119,6 +119,36 @@ CASES = [
     # of that domain in every table while blocking writes
     ("domain-constraint", "ALTER DOMAIN ... ADD CONSTRAINT (checks every column of the domain)", "warn",
      "ALTER DOMAIN email_address ADD CONSTRAINT email_has_at CHECK (VALUE LIKE '%@%');"),
+    # issue #15: classes 1-6, found on real projects' migrations
+    ("added-col-set-not-null", "column added to an existing table, backfilled, then SET NOT NULL", "block",
+     "ALTER TABLE invoice ADD COLUMN approver_id int REFERENCES account;\n"
+     "UPDATE invoice SET approver_id = 1;\nALTER TABLE invoice ALTER COLUMN approver_id SET NOT NULL;"),
+    ("added-col-drop-default", "column added NOT NULL DEFAULT, then DROP DEFAULT", "block",
+     "ALTER TABLE shipment ADD COLUMN express boolean NOT NULL DEFAULT false;\n"
+     "ALTER TABLE shipment ALTER COLUMN express DROP DEFAULT;"),
+    ("new-table-set-not-null", "SET NOT NULL on a column of a table created in the set", "safe",
+     "CREATE TABLE coupons (id bigint, code text);\nALTER TABLE coupons ALTER COLUMN code SET NOT NULL;"),
+    ("pg18-not-null", "PostgreSQL 18 ADD CONSTRAINT ... NOT NULL col", "block",
+     "ALTER TABLE users ADD CONSTRAINT users_email_nn NOT NULL email;"),
+    ("drop-function", "DROP FUNCTION", "block", "DROP FUNCTION score_rank(integer);"),
+    ("drop-trigger", "DROP TRIGGER", "block", "DROP TRIGGER users_touch ON users;"),
+    ("rename-function", "ALTER FUNCTION ... SET SCHEMA", "block",
+     "ALTER FUNCTION score_rank(integer) SET SCHEMA legacy;"),
+    ("rename-enum-value", "ALTER TYPE ... RENAME VALUE", "block",
+     "ALTER TYPE order_state RENAME VALUE 'shiped' TO 'shipped';"),
+    ("rename-type", "ALTER TYPE ... RENAME TO", "block", "ALTER TYPE order_state RENAME TO order_status;"),
+    ("function-execute", "CREATE FUNCTION whose body EXECUTEs a built string (runs when called)", "warn",
+     "CREATE FUNCTION purge(t text) RETURNS void LANGUAGE plpgsql AS $f$\n"
+     "BEGIN EXECUTE format('TRUNCATE %I', t); END $f$;"),
+    ("do-dml-only", "DO block with only INSERT / UPDATE / SELECT / RAISE", "safe",
+     "DO $$\nBEGIN\n  INSERT INTO plans (name) VALUES ('free') ON CONFLICT DO NOTHING;\n"
+     "  UPDATE users SET plan = 'free' WHERE plan IS NULL;\n  RAISE NOTICE 'done';\nEND\n$$;"),
+    ("backfill-in-tx", "full-table UPDATE then SET NOT NULL in one transaction (column has a default)", "warn",
+     "BEGIN;\nALTER TABLE users ADD COLUMN tier text DEFAULT 'a';\nUPDATE users SET tier = 'b';\n"
+     "ALTER TABLE users ALTER COLUMN tier SET NOT NULL;\nCOMMIT;"),
+    ("set-not-null-scan", "SET NOT NULL without a valid CHECK (column with a default)", "warn",
+     "ALTER TABLE users ADD COLUMN tier text DEFAULT 'a';\nALTER TABLE users ALTER COLUMN tier SET NOT NULL;"),
+    ("vacuum-full", "VACUUM FULL (rewrites under ACCESS EXCLUSIVE)", "warn", "VACUUM FULL users;"),
     ("create-table", "CREATE TABLE", "safe",
      "CREATE TABLE invoices (id bigint PRIMARY KEY, user_id bigint, total numeric);"),
 ]
