@@ -424,6 +424,7 @@ class MigrationSet:
         self.include_down = include_down
         self.max_file_size = max_file_size
         self.new_tables = set()
+        self.maybe_new_tables = set()    # CREATE TABLE IF NOT EXISTS: not new for drops
         # (schema, table, column) -> {"not_null": bool, "default": bool} for columns this set
         # adds to tables that already exist
         self.added_columns = {}
@@ -439,6 +440,8 @@ class MigrationSet:
         self.statements_checked = 0
         self._in_tx = False
         self._tx_full_updates = set()
+        self._created_later = {}
+        self._stmt_index = 0
 
     # -- input -----------------------------------------------------------------------------
 
@@ -463,14 +466,18 @@ class MigrationSet:
         self._tx_full_updates = set()
         spans = [(sl.start, sl.stop) for sl in slices]
         comments = self._comments(text, spans, lines) if "veza:allow" in text.lower() else {}
+        trees = []
+        for start, end in spans:
+            lead = _LEAD_RE.match(text, start, end)
+            trees.append(_parse(text[start:end]) if lead is not None
+                          and lead.group(0).upper() in _PARSED_LEADS else ())
+        self._created_later = self._creations(trees)
         for idx, (start, end) in enumerate(spans):
-            sql = text[start:end]
-            stmt = _Stmt(path, lines.of(start), sql)
+            stmt = _Stmt(path, lines.of(start), text[start:end])
             self.statements_checked += 1
-            lead = _LEAD_RE.match(sql)
-            if lead is not None and lead.group(0).upper() in _PARSED_LEADS:
-                for raw in _parse(sql):
-                    self._check(raw["stmt"], stmt)
+            self._stmt_index = idx
+            for raw in trees[idx]:
+                self._check(raw["stmt"], stmt)
             self._apply_suppressions(stmt, comments.get(idx, []))
         for line, body in comments.get(None, []):
             if _SUPPRESS_RE.search(body):
@@ -478,6 +485,38 @@ class MigrationSet:
                 self._add(orphan, "invalid-suppression",
                           "veza:allow comment is not attached to any statement")
                 self.findings.extend(orphan.findings)
+
+    @staticmethod
+    def _creations(trees):
+        """{(kind, key): index of the last statement of the file that creates it} for views,
+        functions, types and triggers: a DROP followed by a CREATE of the same name in the same
+        migration (one transaction) replaces the object, it does not remove it."""
+        out = {}
+        for idx, raws in enumerate(trees):
+            for raw in raws:
+                kind, node = _node(raw["stmt"])
+                key = None
+                if kind == "ViewStmt":
+                    key = ("relation", _rel_key(node["view"]))
+                elif kind == "CreateTableAsStmt" and node.get("objtype") == "OBJECT_MATVIEW":
+                    key = ("relation", _rel_key((node.get("into") or {}).get("rel") or {}))
+                elif kind == "CreateFunctionStmt":
+                    key = ("function", _names_key(_strings(node.get("funcname"))))
+                elif kind == "CreateEnumStmt":
+                    key = ("type", _names_key(_strings(node.get("typeName"))))
+                elif kind == "CreateDomainStmt":
+                    key = ("type", _names_key(_strings(node.get("domainname"))))
+                elif kind == "CompositeTypeStmt":
+                    key = ("type", _rel_key(node["typevar"]))
+                elif kind == "CreateTrigStmt":
+                    key = ("trigger", _rel_key(node["relation"]) + (node.get("trigname"),))
+                if key is not None:
+                    out[key] = idx
+        return out
+
+    def _recreated(self, kind, key):
+        """True when a later statement of this file creates the object again."""
+        return self._created_later.get((kind, key), -1) > self._stmt_index
 
     @staticmethod
     def _comments(text, spans, lines):
@@ -558,6 +597,11 @@ class MigrationSet:
     def _table_is_new(self, key):
         return key in self.new_tables
 
+    def _table_is_empty(self, key):
+        """For lock warnings: a table created in the set, even with IF NOT EXISTS (it is new,
+        or left by a failed run of the same migration), has no rows to lock for long."""
+        return key in self.new_tables or key in self.maybe_new_tables
+
     def _column_is_new(self, key, column):
         return key in self.new_tables or (key[0], key[1], column) in self.added_columns
 
@@ -578,13 +622,21 @@ class MigrationSet:
             self._tx_full_updates = set()
 
     def _on_CreateStmt(self, node, stmt, sql):  # pylint: disable=invalid-name,unused-argument
+        key = _rel_key(node["relation"])
         if not node.get("if_not_exists"):
-            self.new_tables.add(_rel_key(node["relation"]))
+            self.new_tables.add(key)
+        elif key not in self.new_tables:
+            self.maybe_new_tables.add(key)
 
     def _on_CreateTableAsStmt(self, node, stmt, sql):  # pylint: disable=invalid-name,unused-argument
         into = node.get("into") or {}
-        if not node.get("if_not_exists") and into.get("rel"):
-            self.new_tables.add(_rel_key(into["rel"]))
+        if not into.get("rel"):
+            return
+        key = _rel_key(into["rel"])
+        if not node.get("if_not_exists"):
+            self.new_tables.add(key)
+        elif key not in self.new_tables:
+            self.maybe_new_tables.add(key)
 
     def _on_ViewStmt(self, node, stmt, sql):  # pylint: disable=invalid-name,unused-argument
         if not node.get("replace"):
@@ -613,7 +665,7 @@ class MigrationSet:
         if node.get("concurrent") and self._in_tx:
             self._add(stmt, "concurrently-in-transaction",
                       "CREATE INDEX CONCURRENTLY inside BEGIN ... COMMIT fails at run time", sql)
-        elif not node.get("concurrent") and not self._table_is_new(key):
+        elif not node.get("concurrent") and not self._table_is_empty(key):
             label = node["idxname"] + " " if node.get("idxname") else ""
             self._add(stmt, "index-not-concurrent",
                       "CREATE INDEX %son existing table %s blocks writes while it builds; use "
@@ -818,6 +870,8 @@ class MigrationSet:
                     self._pending_checks[(key[0], key[1], con.get("conname"))] = column
                 else:
                     self.valid_not_null.add((key[0], key[1], column))
+        if self._table_is_empty(key):
+            return
         if contype in ("CONSTR_CHECK", "CONSTR_FOREIGN") and not con.get("skip_validation"):
             self._add(stmt, "constraint-not-valid",
                       "ADD CONSTRAINT %s on %s validates every row while blocking writes; add "
@@ -925,17 +979,18 @@ class MigrationSet:
                          "; CASCADE also empties every table that references it" if cascade else ""),
                       sql)
 
+    # removeType -> (rule, set of objects new in the set, kind re-created later in the file)
     _DROP_RULES = {
-        "OBJECT_TABLE": ("drop-table", "new_tables"),
-        "OBJECT_FOREIGN_TABLE": ("drop-table", "new_tables"),
-        "OBJECT_VIEW": ("drop-view", "new_tables"),
-        "OBJECT_MATVIEW": ("drop-view", "new_tables"),
-        "OBJECT_FUNCTION": ("drop-function", "new_functions"),
-        "OBJECT_PROCEDURE": ("drop-function", "new_functions"),
-        "OBJECT_ROUTINE": ("drop-function", "new_functions"),
-        "OBJECT_AGGREGATE": ("drop-function", "new_functions"),
-        "OBJECT_TYPE": ("drop-type", "new_types"),
-        "OBJECT_DOMAIN": ("drop-type", "new_types"),
+        "OBJECT_TABLE": ("drop-table", "new_tables", None),
+        "OBJECT_FOREIGN_TABLE": ("drop-table", "new_tables", None),
+        "OBJECT_VIEW": ("drop-view", "new_tables", "relation"),
+        "OBJECT_MATVIEW": ("drop-view", "new_tables", "relation"),
+        "OBJECT_FUNCTION": ("drop-function", "new_functions", "function"),
+        "OBJECT_PROCEDURE": ("drop-function", "new_functions", "function"),
+        "OBJECT_ROUTINE": ("drop-function", "new_functions", "function"),
+        "OBJECT_AGGREGATE": ("drop-function", "new_functions", "function"),
+        "OBJECT_TYPE": ("drop-type", "new_types", "type"),
+        "OBJECT_DOMAIN": ("drop-type", "new_types", "type"),
     }
 
     def _on_DropStmt(self, node, stmt, sql):  # pylint: disable=invalid-name
@@ -963,20 +1018,21 @@ class MigrationSet:
             for obj in objects:
                 parts = _object_names(obj)
                 tkey = _names_key(parts[:-1]) + (parts[-1],)
-                if tkey[:2] in self.new_tables or tkey in self.new_triggers:
+                if (tkey[:2] in self.new_tables or tkey in self.new_triggers
+                        or self._recreated("trigger", tkey)):
                     continue
                 self._add(stmt, "drop-trigger", "DROP TRIGGER %s ON %s: the work it does for the "
                           "running binary stops%s" % (parts[-1], _fmt(tkey[:2]),
                                                        " (IF EXISTS does not make it safe)"
                                                        if node.get("missing_ok") else ""), sql)
             return
-        rule, attr = self._DROP_RULES.get(rtype, (None, None))
+        rule, attr, kind = self._DROP_RULES.get(rtype, (None, None, None))
         if rule is None:
             return
         new = getattr(self, attr)
         for obj in objects:
             key = _names_key(_object_names(obj))
-            if key in new:
+            if key in new or (kind is not None and self._recreated(kind, key)):
                 continue
             self._add(stmt, rule, "DROP %s %s: the running binary still uses it%s"
                       % (rtype[7:].replace("_", " "), _fmt(key),

@@ -44,7 +44,7 @@ SQUAWK = shutil.which("squawk") or os.path.join(os.path.dirname(sys.executable),
 SQUAWK_HYGIENE = frozenset((
     "require-lock-timeout", "require-statement-timeout", "prefer-robust-stmts",
     "prefer-bigint-over-int", "prefer-bigint-over-smallint", "prefer-identity",
-    "prefer-text-field", "prefer-timestamptz", "ban-char-field",
+    "prefer-text-field", "prefer-timestamptz", "prefer-timestamp-tz", "ban-char-field",
 ))
 
 # (id, what it is, expected: block | warn | safe, SQL)

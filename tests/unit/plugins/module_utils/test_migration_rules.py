@@ -482,3 +482,27 @@ def test_only_statements_a_rule_can_match_are_parsed(monkeypatch):
     with pytest.raises(mr.MigrationInputError) as exc:
         mr.check_sources([("b.sql", "SELECT 1;\nINSERT INTO t VALUES (1;\n")])
     assert exc.value.line == 2
+
+
+def test_drop_then_create_again_in_the_same_migration_is_a_replacement():
+    # crates.io's trigger and function replacements: one transaction, the object never goes away
+    assert rules_of("DROP TRIGGER tr ON versions;\n"
+                    "CREATE TRIGGER tr BEFORE UPDATE OF yanked ON versions FOR EACH ROW EXECUTE PROCEDURE f();") == []
+    assert rules_of("DROP FUNCTION to_semver(text); CREATE FUNCTION to_semver(text) RETURNS int "
+                    "LANGUAGE sql AS 'SELECT 1';") == []
+    assert rules_of("DROP VIEW v; CREATE VIEW v AS SELECT 1;") == []
+    assert rules_of("DROP TYPE t; CREATE TYPE t AS (a int, b int);") == []
+    # created before the drop, or in another file, or a table: still a drop
+    assert rules_of("CREATE OR REPLACE VIEW v AS SELECT 1; DROP VIEW v;") == ["drop-view"]
+    assert rules_of("DROP TRIGGER tr ON t;", "CREATE TRIGGER tr BEFORE UPDATE ON t FOR EACH ROW "
+                    "EXECUTE FUNCTION f();") == ["drop-trigger"]
+    assert rules_of("DROP TABLE t; CREATE TABLE t (a int);") == ["drop-table"]
+
+
+def test_table_created_if_not_exists_has_no_lock_warnings_but_is_not_new_for_drops():
+    # supabase/auth's style: create table if not exists ..., then its indexes and constraints
+    sql = ("CREATE TABLE IF NOT EXISTS auth.flow_state (id uuid PRIMARY KEY, user_id uuid);\n"
+           "CREATE INDEX IF NOT EXISTS idx_user_id ON auth.flow_state (user_id);\n"
+           "ALTER TABLE auth.flow_state ADD CONSTRAINT fk FOREIGN KEY (user_id) REFERENCES auth.users (id);\n")
+    assert rules_of(sql) == []
+    assert rules_of("CREATE TABLE IF NOT EXISTS t (a int); ALTER TABLE t DROP COLUMN a;") == ["drop-column"]
