@@ -221,6 +221,18 @@ _VOLATILE_FUNCS = frozenset((
     "random", "gen_random_uuid", "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4",
     "uuidv4", "uuidv7", "clock_timestamp", "timeofday", "nextval", "txid_current", "setseed",
 ))
+# built-in functions that are not VOLATILE and common in column defaults; any other function
+# that is not created in the set with IMMUTABLE or STABLE is taken to be VOLATILE (PostgreSQL's
+# default for CREATE FUNCTION), so a default that calls it rewrites the table
+_NON_VOLATILE_FUNCS = frozenset((
+    "now", "timezone", "transaction_timestamp", "statement_timestamp", "current_setting",
+    "jsonb_build_object", "json_build_object", "jsonb_build_array", "json_build_array", "to_jsonb",
+    "to_json", "array_to_json", "lower", "upper", "concat", "make_interval", "date_trunc",
+    "to_timestamp", "to_char", "to_date", "length", "btrim", "trim", "replace", "md5",
+    "current_database", "current_schema", "current_user", "session_user", "inet_client_addr",
+    "pg_current_xact_id", "array_fill", "date_part", "extract", "age", "make_date",
+    "make_timestamp", "make_timestamptz",
+))
 _SERIAL_TYPES = frozenset(("serial", "bigserial", "smallserial", "serial2", "serial4", "serial8"))
 _SUPPRESS_RE = re.compile(r"veza:allow\b(?P<rest>.*)", re.IGNORECASE | re.DOTALL)
 _SUPPRESS_BODY_RE = re.compile(
@@ -430,6 +442,7 @@ class MigrationSet:
         self.added_columns = {}
         self.new_indexes = set()
         self.new_functions = set()
+        self.stable_functions = {}       # functions created in the set IMMUTABLE or STABLE
         self.new_types = set()
         self.new_triggers = set()
         self.valid_not_null = set()      # (schema, table, column) proved by a valid CHECK
@@ -798,7 +811,7 @@ class MigrationSet:
             self._add(stmt, "add-column-not-null-no-default",
                       "ADD COLUMN %s.%s NOT NULL without DEFAULT: inserts from the running "
                       "binary fail" % (_fmt(key), colname), sql)
-        volatile = self._volatile_default(cons, serial)
+        volatile = self._volatile_default(cons, serial, self.stable_functions)
         if volatile:
             self._add(stmt, "volatile-default",
                       "ADD COLUMN %s.%s with %s rewrites the table"
@@ -818,7 +831,7 @@ class MigrationSet:
                                                                  default=has_default)
 
     @staticmethod
-    def _volatile_default(cons, serial):
+    def _volatile_default(cons, serial, stable_funcs):
         if serial:
             return "a serial type (nextval default)"
         for con in cons:
@@ -830,10 +843,19 @@ class MigrationSet:
             if contype == "CONSTR_DEFAULT" and con.get("raw_expr") is not None:
                 for sub in _walk_json(con["raw_expr"]):
                     call = sub.get("FuncCall")
-                    if call is not None:
-                        fname = _strings(call.get("funcname"))[-1].lower()
-                        if fname in _VOLATILE_FUNCS:
-                            return "volatile default %s()" % fname
+                    if call is None:
+                        continue
+                    parts = _strings(call.get("funcname"))
+                    fname = parts[-1].lower()
+                    if fname in _VOLATILE_FUNCS:
+                        return "volatile default %s()" % fname
+                    if fname in _NON_VOLATILE_FUNCS or parts[0] == "pg_catalog":
+                        continue
+                    vol = stable_funcs.get(_names_key(parts))
+                    if vol is None:
+                        return ("default %s(), a function not known to be IMMUTABLE or STABLE "
+                                "(CREATE FUNCTION makes it VOLATILE unless it says otherwise)"
+                                % ".".join(parts))
         return None
 
     @staticmethod
@@ -1115,6 +1137,12 @@ class MigrationSet:
         fkey = _names_key(_strings(node.get("funcname")))
         if not node.get("replace"):
             self.new_functions.add(fkey)
+        volatility = [_sval(_node(o)[1].get("arg")).lower() for o in node.get("options") or ()
+                      if _node(o)[1].get("defname") == "volatility"]
+        if volatility and volatility[-1] in ("immutable", "stable"):
+            self.stable_functions[fkey] = volatility[-1]
+        else:
+            self.stable_functions.pop(fkey, None)
         lang, body = self._body(node.get("options"), "as")
         if lang != "plpgsql" or body is None:
             return

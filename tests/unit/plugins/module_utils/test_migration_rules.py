@@ -506,3 +506,16 @@ def test_table_created_if_not_exists_has_no_lock_warnings_but_is_not_new_for_dro
            "ALTER TABLE auth.flow_state ADD CONSTRAINT fk FOREIGN KEY (user_id) REFERENCES auth.users (id);\n")
     assert rules_of(sql) == []
     assert rules_of("CREATE TABLE IF NOT EXISTS t (a int); ALTER TABLE t DROP COLUMN a;") == ["drop-column"]
+
+
+def test_a_default_calling_a_user_function_is_volatile_unless_declared_otherwise():
+    # crates.io 2019-12-13: DEFAULT random_string(26), a VOLATILE function made in an earlier file
+    assert rules_of("ALTER TABLE invitations ADD COLUMN token text NOT NULL DEFAULT random_string(26);") \
+        == ["volatile-default"]
+    assert rules_of("CREATE FUNCTION canon(text) RETURNS text IMMUTABLE LANGUAGE sql AS 'SELECT lower($1)';",
+                    "ALTER TABLE t ADD COLUMN c text DEFAULT canon('x');") == []
+    assert rules_of("CREATE FUNCTION r() RETURNS text LANGUAGE sql AS 'SELECT random()::text';"
+                    " ALTER TABLE t ADD COLUMN c text DEFAULT r();") == ["volatile-default"]
+    # built-ins that are not volatile stay quiet
+    assert rules_of("ALTER TABLE t ADD COLUMN at timestamptz DEFAULT timezone('utc', now()),"
+                    " ADD COLUMN meta jsonb DEFAULT jsonb_build_object();") == []
