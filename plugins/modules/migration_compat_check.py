@@ -112,7 +112,7 @@ options:
   max_file_size:
     description:
       - Largest migration file, in bytes, that is checked. A larger file fails the module
-        before it is read, naming the file and its size (checking is linear, about 1 s per
+        before it is read, naming the file and its size (checking is linear, about 0.2 s per
         MiB of SQL on one core, but a migration that size is a data load, not a schema
         change).
       - Set V(0) to lift the limit.

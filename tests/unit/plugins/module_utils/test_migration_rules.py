@@ -519,3 +519,42 @@ def test_a_default_calling_a_user_function_is_volatile_unless_declared_otherwise
     # built-ins that are not volatile stay quiet
     assert rules_of("ALTER TABLE t ADD COLUMN at timestamptz DEFAULT timezone('utc', now()),"
                     " ADD COLUMN meta jsonb DEFAULT jsonb_build_object();") == []
+
+
+@pytest.mark.parametrize("create,key", [
+    ("CREATE TABLE t (a int)", ("public", "t")),
+    ("create unlogged table if not exists App.T(a int)", ("app", "t")),
+    ('CREATE TABLE "App"."Odd ""name""" (a int)', ("App", 'Odd "name"')),
+    ("CREATE TEMP TABLE s . t AS SELECT 1", ("s", "t")),
+    ("CREATE TABLE p1 PARTITION OF p FOR VALUES IN (1)", ("public", "p1")),
+    ("CREATE TABLE t2 OF some_type", ("public", "t2")),
+])
+def test_create_table_read_from_its_head_names_the_same_table_as_the_parser(create, key):
+    # the fast path (no tree for CREATE TABLE) must agree with pglast's tree
+    fast = mr.MigrationSet()
+    fast.add_source("a.sql", create + ";")
+    slow = mr.MigrationSet()
+    for raw in mr._parse(create):  # pylint: disable=protected-access
+        slow._check(raw["stmt"], None)  # pylint: disable=protected-access
+    assert fast.new_tables | fast.maybe_new_tables == {key}
+    assert (fast.new_tables, fast.maybe_new_tables) == (slow.new_tables, slow.maybe_new_tables)
+
+
+@pytest.mark.parametrize("create", [
+    "CREATE INDEX i ON t (a)",
+    "create unique index concurrently if not exists \"Odd\" on only app.t using btree (a) where a > 0",
+    "CREATE INDEX ON api_tokens (token)",
+    "CREATE INDEX on_x ON s . t USING gist (path)",
+    "CREATE INDEX CONCURRENTLY ON t (a)",
+    "CREATE UNIQUE INDEX crate_owners_not_deleted ON crate_owners (crate_id) WHERE NOT deleted",
+])
+def test_create_index_read_from_its_head_gives_the_parser_s_findings(create):
+    for before in ("", "CREATE TABLE t (a int); BEGIN; "):
+        fast = mr.check_sources([("a.sql", before + create + "; DROP INDEX i;")])["findings"]
+        slow = mr.MigrationSet()
+        stmt = mr._Stmt("a.sql", 1, create)  # pylint: disable=protected-access
+        for sql in (before + create + "; DROP INDEX i;").split(";"):
+            for raw in mr._parse(sql) if sql.strip() else ():  # pylint: disable=protected-access
+                slow._check(raw["stmt"], stmt)  # pylint: disable=protected-access
+        assert [f["rule"] for f in fast] == [f["rule"] for f in stmt.findings]
+        assert [f["message"] for f in fast] == [f["message"] for f in stmt.findings]
