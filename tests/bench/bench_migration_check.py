@@ -167,10 +167,10 @@ def veza_verdict(sql):
     return sev, sorted(set(f["rule"] for f in found))
 
 
-def run_squawk(paths):
+def run_squawk(paths, extra=()):
     """squawk over paths; returns ({path: [rule, ...]}, seconds, exit code)."""
     start = time.perf_counter()
-    proc = subprocess.run([SQUAWK, "--reporter", "json"] + list(paths), capture_output=True,
+    proc = subprocess.run([SQUAWK, "--reporter", "json"] + list(extra) + list(paths), capture_output=True,
                           text=True, check=False)
     took = time.perf_counter() - start
     if proc.returncode not in (0, 1) or not proc.stdout.strip().startswith("["):
@@ -356,6 +356,10 @@ def corpus_section():
         if veza != squawk or veza != row["expected"]:
             disagree.append(dict(file="%s/%s" % (row["project"], row["path"]), hand=row["expected"],
                                  veza=veza, squawk=squawk, note=row["note"]))
+    # diesel and pop run each migration in a transaction: squawk's view of that
+    sq_tx = run_squawk(files, ["--assume-in-transaction"])[0]
+    agree["squawk_tx_hand"] = sum(1 for row, path in zip(rows, files)
+                                  if squawk_level(sq_tx.get(path, [])) == row["expected"])
     n = len(rows)
     print("\n== external corpus: %d real migration files (%s), each its own release\n"
           % (n, ", ".join(sorted(dirs))))
@@ -367,6 +371,8 @@ def corpus_section():
           "%d/%d (%.1f %%), squawk = hand %d/%d (%.1f %%), veza.infra = squawk %d/%d (%.1f %%)"
           % (agree["veza_hand"], n, 100.0 * agree["veza_hand"] / n, agree["squawk_hand"], n,
              100.0 * agree["squawk_hand"] / n, agree["veza_squawk"], n, 100.0 * agree["veza_squawk"] / n))
+    print("squawk --assume-in-transaction (as diesel and pop run them) = hand %d/%d (%.1f %%)"
+          % (agree["squawk_tx_hand"], n, 100.0 * agree["squawk_tx_hand"] / n))
     by_kind = {}
     for d in disagree:
         key = (d["hand"], d["veza"], d["squawk"])
