@@ -519,6 +519,16 @@ class MigrationSet:
                 gc.enable()
 
     def _add_source(self, path, text):
+        # libpg_query reads a C string: it would stop at a NUL and check nothing after it
+        nul = text.find("\x00")
+        if nul >= 0:
+            raise MigrationInputError(path, _Lines(text).of(nul), "binary content (NUL "
+                                      "character): a migration must be a UTF-8 text .sql file")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise MigrationInputError(path, _Lines(text).of(exc.start), "not valid UTF-8 text "
+                                      "(lone surrogate at offset %d)" % exc.start)
         if not self.include_down:
             text = up_section(text)
         lines = _Lines(text)

@@ -558,3 +558,12 @@ def test_create_index_read_from_its_head_gives_the_parser_s_findings(create):
                 slow._check(raw["stmt"], stmt)  # pylint: disable=protected-access
         assert [f["rule"] for f in fast] == [f["rule"] for f in stmt.findings]
         assert [f["message"] for f in fast] == [f["message"] for f in stmt.findings]
+
+
+@pytest.mark.parametrize("text,needle", [("SELECT 1;\n\x00DROP TABLE users;", "NUL"),
+                                         ("SELECT 1;\n'\ud800';", "surrogate")])
+def test_text_libpg_query_cannot_read_whole_is_refused(text, needle):
+    # a NUL would end libpg_query's C string: the DROP after it would never be checked
+    with pytest.raises(mr.MigrationInputError) as exc:
+        mr.check_sources([("a.sql", text)])
+    assert exc.value.line == 2 and needle in exc.value.message
