@@ -1135,10 +1135,9 @@ class MigrationSet:
                 if (tkey[:2] in self.new_tables or tkey in self.new_triggers
                         or self._recreated("trigger", tkey)):
                     continue
+                why = " (IF EXISTS does not make it safe)" if node.get("missing_ok") else ""
                 self._add(stmt, "drop-trigger", "DROP TRIGGER %s ON %s: the work it does for the "
-                          "running binary stops%s" % (parts[-1], _fmt(tkey[:2]),
-                                                       " (IF EXISTS does not make it safe)"
-                                                       if node.get("missing_ok") else ""), sql)
+                          "running binary stops%s" % (parts[-1], _fmt(tkey[:2]), why), sql)
             return
         rule, attr, kind = self._DROP_RULES.get(rtype, (None, None, None))
         if rule is None:

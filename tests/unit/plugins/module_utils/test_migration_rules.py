@@ -399,12 +399,13 @@ def test_class1_what_matters_is_whether_the_old_binary_can_insert():
     # dropping the default of a nullable added column leaves inserts working
     assert _found("ALTER TABLE t ADD COLUMN c int DEFAULT 0; ALTER TABLE t ALTER COLUMN c DROP DEFAULT;") == []
     # the default was dropped first, then NOT NULL: inserts without the column fail
-    assert [r for r, _, _ in _found("ALTER TABLE t ADD COLUMN c int DEFAULT 0;"
-                                    " ALTER TABLE t ALTER COLUMN c DROP DEFAULT;"
-                                    " ALTER TABLE t ALTER COLUMN c SET NOT NULL;")] == ["set-not-null"]
+    sql = ("ALTER TABLE t ADD COLUMN c int DEFAULT 0; ALTER TABLE t ALTER COLUMN c DROP DEFAULT;"
+           " ALTER TABLE t ALTER COLUMN c SET NOT NULL;")
+    assert [found[0] for found in _found(sql)] == ["set-not-null"]
     # the renamed added column keeps what is known about it
-    assert [r for r, _, _ in _found("ALTER TABLE t ADD COLUMN c int; ALTER TABLE t RENAME COLUMN c TO d;"
-                                    " ALTER TABLE t ALTER COLUMN d SET NOT NULL;")] == ["set-not-null"]
+    sql = ("ALTER TABLE t ADD COLUMN c int; ALTER TABLE t RENAME COLUMN c TO d;"
+           " ALTER TABLE t ALTER COLUMN d SET NOT NULL;")
+    assert [found[0] for found in _found(sql)] == ["set-not-null"]
     # dropping, retyping, renaming an added column still breaks nothing the old binary knows
     assert "drop-column" not in rules_of("ALTER TABLE t ADD COLUMN c int; ALTER TABLE t DROP COLUMN c;")
     # a NULL default is no default
