@@ -97,7 +97,8 @@ options:
     description:
       - Conscious bypass (the runbook's C(FORCE_MIGRATE=1)). Blocking findings are reported as
         warnings, each one is shown as a warning, and the module succeeds.
-      - Parse errors, unreadable files and invalid suppressions still fail.
+      - Parse errors, unreadable files, invalid suppressions and a check that checked nothing
+        still fail.
     type: bool
     default: false
   include_down:
