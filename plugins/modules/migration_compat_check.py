@@ -16,7 +16,7 @@ description:
     schema. This module parses migration files with the real PostgreSQL parser (C(pglast), the
     libpg_query binding) and refuses the ones that are not backward compatible.
   - B(Blocking) findings break the old binary (drop or rename of a column, table, view,
-    function, procedure, trigger, type or enum label; column type change;
+    function, procedure, type or enum label; drop of a trigger; column type change;
     C(ADD COLUMN ... NOT NULL) without default on an existing table; C(SET NOT NULL) or
     PostgreSQL 18's C(ADD CONSTRAINT ... NOT NULL)) or cannot be checked (a C(DO) block in
     another language, or one that runs C(EXECUTE) of a string built at run time). The module
