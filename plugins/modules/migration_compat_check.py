@@ -15,15 +15,22 @@ description:
   - During a rolling deploy the old and the new C(backend-api) binaries share one PostgreSQL
     schema. This module parses migration files with the real PostgreSQL parser (C(pglast), the
     libpg_query binding) and refuses the ones that are not backward compatible.
-  - B(Blocking) findings break the old binary (drop or rename of a column, table or view, column
-    type change, C(ADD COLUMN ... NOT NULL) without default on an existing table,
-    C(SET NOT NULL)) or cannot be checked (C(DO) blocks, dynamic C(EXECUTE)). The module fails
-    when one remains.
+  - B(Blocking) findings break the old binary (drop or rename of a column, table, view,
+    function, procedure, type or enum label; drop of a trigger; column type change;
+    C(ADD COLUMN ... NOT NULL) without default on an existing table; C(SET NOT NULL) or
+    PostgreSQL 18's C(ADD CONSTRAINT ... NOT NULL)) or cannot be checked (a C(DO) block in
+    another language, or one that runs C(EXECUTE) of a string built at run time). The module
+    fails when one remains.
   - B(Warning) findings are safe for the old binary but lock or rewrite a table (index built
-    without C(CONCURRENTLY), constraint without C(NOT VALID), volatile default, ...). They are
-    returned and shown as warnings.
-  - Files are checked in sorted order as one set, so tables and columns created earlier in the
-    set are new and changing them is allowed.
+    without C(CONCURRENTLY), constraint without C(NOT VALID), volatile default, C(SET NOT NULL)
+    without a valid C(CHECK), a full-table C(UPDATE) then C(SET NOT NULL) in one transaction,
+    C(VACUUM FULL), ...), or a function that runs dynamic SQL when called. They are returned
+    and shown as warnings.
+  - Files are checked in sorted order as one set, so tables, types and functions created
+    earlier in the set are new and changing them is allowed. A column the set adds to a table
+    that already exists is new too, but the old binary still inserts rows without it, so
+    making it C(NOT NULL) without a default, or dropping the default of a C(NOT NULL) one,
+    blocks.
   - "A statement can carry an inline suppression, a comment on it or just before it, that must
     give a reason, for example C(-- veza:allow drop-column reason: unused since v1.0.8).
     A suppression without a reason, or naming an unknown rule, is itself a blocking finding that
@@ -51,8 +58,17 @@ attributes:
 options:
   paths:
     description:
-      - Migration files, or directories whose C(*.sql) files are checked (not recursively).
+      - Migration files, or directories searched recursively for C(*.sql) files (the suffix in
+        any case, C(.SQL) too; directories whose name starts with C(.) are skipped). This
+        covers the folder-per-migration layout (C(<version>/up.sql) with C(down.sql), as in diesel,
+        sqlx, ...) and the C(NNN_name.up.sql) / C(NNN_name.down.sql) pairs (golang-migrate,
+        goose, ...).
+      - In a directory, rollback files (C(down.sql), C(*.down.sql), C(*_down.sql)) are not
+        checked unless O(include_down) is set, since the release applies the up files. A file given
+        by name is always checked.
       - All files are sorted by path and checked as one set.
+      - An empty list, or paths that hold no migration statement, fail the module (a check
+        that checked nothing is not a pass).
       - Mutually exclusive with O(repo).
     type: list
     elements: path
@@ -60,7 +76,11 @@ options:
     description:
       - Git work tree on the host that runs the module. The files under O(migrations_dir) that
         were added or changed since the merge base of O(base_ref) and C(HEAD) are checked
-        (committed, staged, unstaged or untracked), in sorted order.
+        (committed, staged, unstaged or untracked), in sorted order, with the same rules for
+        names and rollback files as O(paths).
+      - When no migration was added or changed, the module fails (nothing was checked); a
+        release without schema change skips the check instead (the canary's
+        C(NO_MIGRATIONS=1)).
       - Mutually exclusive with O(paths). Requires O(migrations_dir).
     type: path
   base_ref:
@@ -77,9 +97,28 @@ options:
     description:
       - Conscious bypass (the runbook's C(FORCE_MIGRATE=1)). Blocking findings are reported as
         warnings, each one is shown as a warning, and the module succeeds.
-      - Parse errors, unreadable files and invalid suppressions still fail.
+      - Parse errors, unreadable files, invalid suppressions and a check that checked nothing
+        still fail.
     type: bool
     default: false
+  include_down:
+    description:
+      - Also check rollback migrations, the files named C(down.sql), C(*.down.sql) or
+        C(*_down.sql), and the down section of a single-file migration (after a
+        C(-- +goose Down) or C(-- migrate:down) line). They are skipped by default, since a
+        release applies only the up migrations.
+      - Each rollback is checked right after its up file, in the same set.
+    type: bool
+    default: false
+  max_file_size:
+    description:
+      - Largest migration file, in bytes, that is checked. A larger file fails the module
+        before it is read, naming the file and its size (checking is linear, about 0.2 s per
+        MiB of SQL on one core, but a migration that size is a data load, not a schema
+        change).
+      - Set V(0) to lift the limit.
+    type: int
+    default: 10485760
   ignore_rules:
     description:
       - Rule ids whose findings are dropped (they are returned in RV(suppressed)).
@@ -89,10 +128,11 @@ options:
     default: []
 notes:
   - The module never changes anything; RV(ignore:changed) is always V(false).
-  - Statements inside C(DO) blocks are checked where they are plain SQL, but the block itself is
-    still a blocking finding, since conditions, loops and dynamic SQL cannot be followed.
-  - PL/pgSQL functions and procedures are only searched for dynamic C(EXECUTE); their static
-    statements run when they are called, not by the migration.
+  - A PL/pgSQL C(DO) block is judged by what it runs. Its statements, in every branch and
+    loop, and C(EXECUTE) of a constant string are checked like top-level statements. Only
+    C(EXECUTE) of a string built at run time is blocking (V(dynamic-sql)).
+  - PL/pgSQL functions and procedures are only searched for dynamic C(EXECUTE), a warning.
+    Their statements run when they are called, not by the migration.
 seealso:
   - name: Canary runbook, pre-flight
     description: The pre-deploy hook this module replaces.
@@ -189,6 +229,12 @@ files_checked:
   type: list
   elements: str
   sample: [migrations/0041_add_nickname.sql, migrations/0042_drop_email.sql]
+files_skipped:
+  description: Rollback (down) files found under O(paths) or O(repo) and not checked.
+  returned: always
+  type: list
+  elements: str
+  sample: [migrations/20240101_add_plan/down.sql]
 statements_checked:
   description: Number of top-level SQL statements checked.
   returned: always
@@ -205,8 +251,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.veza.infra.plugins.module_utils.migration_rules import (
+from ansible_collections.veza.infra.plugins.module_utils._migration_rules import (
     BLOCKING,
+    DEFAULT_MAX_FILE_SIZE,
     HAS_PGLAST,
     PGLAST_IMPORT_ERROR,
     WARNING,
@@ -215,18 +262,43 @@ from ansible_collections.veza.infra.plugins.module_utils.migration_rules import 
 )
 
 
-def _expand_paths(module, paths):
-    files = []
+def is_down_file(name):
+    """True for a rollback migration: down.sql, NNN_name.down.sql, NNN_name_down.sql."""
+    low = os.path.basename(name).lower()
+    return low == "down.sql" or low.endswith(".down.sql") or low.endswith("_down.sql")
+
+
+def is_sql_file(name):
+    return name.lower().endswith(".sql")
+
+
+def _order_key(path):
+    """Sort by path, each rollback right after its up file (up.sql before down.sql)."""
+    head, name = os.path.split(path)
+    low = name.lower()
+    if is_down_file(low):
+        return (head, low[:-len("down.sql")] + "up.sql", 1, name)
+    return (head, low, 0, name)
+
+
+def _expand_paths(module, paths, include_down):
+    """(files, skipped down files): files given by name, .sql files found under directories."""
+    files, skipped = [], []
     for path in paths:
         if os.path.isdir(path):
-            files.extend(os.path.join(path, name) for name in os.listdir(path)
-                         if name.endswith(".sql") and os.path.isfile(os.path.join(path, name)))
+            for top, dirs, names in os.walk(path):
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                for name in names:
+                    full = os.path.join(top, name)
+                    if not is_sql_file(name) or not os.path.isfile(full):
+                        continue
+                    (skipped if is_down_file(name) and not include_down else files).append(full)
         elif os.path.isfile(path):
             files.append(path)
         else:
             module.fail_json(msg="paths: %s does not exist (give migration files or directories "
                                  "of .sql files)" % path)
-    return sorted(set(files))
+    return sorted(set(files), key=_order_key), sorted(set(skipped))
 
 
 def _git(module, git, repo, args, what):
@@ -236,7 +308,7 @@ def _git(module, git, repo, args, what):
     return out
 
 
-def _changed_files(module, repo, base_ref, migrations_dir):
+def _changed_files(module, repo, base_ref, migrations_dir, include_down):
     git = module.get_bin_path("git", required=True)
     if not os.path.isdir(repo):
         module.fail_json(msg="repo: %s is not a directory" % repo)
@@ -261,9 +333,31 @@ def _changed_files(module, repo, base_ref, migrations_dir):
                                       "--diff-filter=AM", base, "--", rel], "repo")
     untracked = _git(module, git, top, ["ls-files", "-z", "--others", "--exclude-standard",
                                         "--", rel], "repo")
-    names = set(n for n in (changed + untracked).split("\0") if n.endswith(".sql"))
-    files = sorted(os.path.join(top, n) for n in names)
-    return [f for f in files if os.path.isfile(f)]
+    names = set(n for n in (changed + untracked).split("\0") if is_sql_file(n))
+    found = [os.path.join(top, n) for n in sorted(names, key=_order_key) if os.path.isfile(os.path.join(top, n))]
+    files = [f for f in found if include_down or not is_down_file(f)]
+    return files, [f for f in found if f not in files]
+
+
+def _nothing_checked(module, params, files, skipped, mset):
+    """Fail: a safety check that checked nothing must not pass."""
+    if params["repo"]:
+        where = ("no .sql migration under %s in %s was added or changed since %s"
+                 % (params["migrations_dir"], params["repo"], params["base_ref"]))
+    elif not files:
+        where = ("paths %s hold no .sql migration file (directories are searched recursively, "
+                 "the suffix in any case)" % ", ".join(params["paths"]))
+    else:
+        where = "the %d file(s) under paths hold no SQL statement (empty or only comments)" % len(files)
+    if skipped:
+        where += "; %d rollback file(s) skipped (%s), set include_down to check them" % (
+            len(skipped), ", ".join(os.path.basename(f) for f in skipped[:3])
+            + (", ..." if len(skipped) > 3 else ""))
+    result = mset.result()
+    result.update(findings=[], bypassed=0, changed=False, files_skipped=skipped)
+    module.fail_json(msg="nothing checked: %s. A release without schema change skips the check "
+                         "(the canary's NO_MIGRATIONS=1); otherwise point paths or "
+                         "repo/migrations_dir at the migrations" % where, **result)
 
 
 def main():
@@ -274,6 +368,8 @@ def main():
             base_ref=dict(type="str", default="origin/main"),
             migrations_dir=dict(type="str"),
             force=dict(type="bool", default=False),
+            include_down=dict(type="bool", default=False),
+            max_file_size=dict(type="int", default=DEFAULT_MAX_FILE_SIZE),
             ignore_rules=dict(type="list", elements="str", default=[]),
         ),
         mutually_exclusive=[("paths", "repo")],
@@ -285,24 +381,34 @@ def main():
         module.fail_json(msg=missing_required_lib("pglast"), exception=str(PGLAST_IMPORT_ERROR))
 
     params = module.params
+    if params["max_file_size"] < 0:
+        module.fail_json(msg="max_file_size: %d is negative; give a size in bytes (default %d), "
+                             "or 0 for no limit" % (params["max_file_size"], DEFAULT_MAX_FILE_SIZE))
+    if params["paths"] is not None and not params["paths"]:
+        module.fail_json(msg="paths: the list is empty, so nothing would be checked; give "
+                             "migration files or directories (or skip the check for a release "
+                             "without schema change)")
     try:
-        mset = MigrationSet(params["ignore_rules"])
+        mset = MigrationSet(params["ignore_rules"], include_down=params["include_down"],
+                            max_file_size=params["max_file_size"] or None)
     except ValueError as exc:
         module.fail_json(msg="ignore_rules: %s" % exc)
 
     if params["repo"]:
-        files = _changed_files(module, params["repo"], params["base_ref"],
-                               params["migrations_dir"])
+        files, skipped = _changed_files(module, params["repo"], params["base_ref"],
+                                        params["migrations_dir"], params["include_down"])
     else:
-        files = _expand_paths(module, params["paths"])
+        files, skipped = _expand_paths(module, params["paths"], params["include_down"])
 
     try:
         for path in files:
             mset.add_file(path)
     except MigrationInputError as exc:
         partial = mset.result()
-        partial.update(findings=[], bypassed=0, changed=False)
+        partial.update(findings=[], bypassed=0, changed=False, files_skipped=skipped)
         module.fail_json(msg=str(exc), file=exc.path, line=exc.line, error=exc.message, **partial)
+    if not mset.statements_checked:
+        _nothing_checked(module, params, files, skipped, mset)
 
     result = mset.result()
     findings = result["findings"]
@@ -313,7 +419,7 @@ def main():
             finding["severity"] = WARNING
             finding["bypassed"] = True
             bypassed += 1
-    result.update(changed=False, bypassed=bypassed)
+    result.update(changed=False, bypassed=bypassed, files_skipped=skipped)
 
     def _where(f):
         return "%s:%s %s: %s" % (f["file"], f["line"], f["rule"], f["message"])

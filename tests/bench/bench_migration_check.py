@@ -5,22 +5,27 @@
 """Benchmark and comparison: migration_compat_check's rules vs squawk, in one run.
 
 1. Speed: generates a corpus of migration files (default 1,200; a seeded mix of safe and unsafe,
-   realistic sizes) in a temp dir, then times on the same files
-   - our rules (module_utils, in process, best of 3),
-   - the module once through ``ansible localhost -m veza.infra.migration_compat_check``,
-   - ``squawk`` (squawk-cli from the venv) over all files, best of 3,
-   and prints a table (seconds, files/s, ratio to squawk).
-2. Catch table: runs both tools over a labelled set of cases (CASES below) and prints which
+   realistic sizes) in a temp dir, then times on the same files, rounds interleaved, min of 3:
+   - our rules (module_utils, in process),
+   - ``squawk`` (squawk-cli) over all files,
+   and the module once through ``ansible localhost -m veza.infra.migration_compat_check``;
+   prints a table (seconds, files/s, ratio to squawk).
+2. The same on the external corpus (tests/corpus: crates.io and supabase/auth migrations at a
+   pinned commit, extracted by tests/corpus/materialize.py), plus each tool's verdicts against
+   the hand verdicts of tests/corpus/verdicts.tsv.
+3. Size: one file of 1, 5 and 10 MiB of INSERTs (linear, #14 item 13).
+4. Catch table: runs both tools over a labelled set of cases (CASES below) and prints which
    cases each one catches, as the Markdown table used in docs/migrations.md.
 
 Results: tests/bench/results/migration_check.json (migration_cases.json with --cases-only) and
 migration_cases.md.
-Usage: python tests/bench/bench_migration_check.py [--files N] [--cases-only]
+Usage: python tests/bench/bench_migration_check.py [--files N] [--cases-only] [--no-corpus]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import random
@@ -36,7 +41,7 @@ RESULTS = os.path.join(HERE, "results")
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 import conftest  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
-from ansible_collections.veza.infra.plugins.module_utils import migration_rules as mr  # noqa: E402
+from ansible_collections.veza.infra.plugins.module_utils import _migration_rules as mr  # noqa: E402
 
 SQUAWK = shutil.which("squawk") or os.path.join(os.path.dirname(sys.executable), "squawk")
 # squawk rules about migration hygiene rather than what a statement does to the schema; they
@@ -44,7 +49,7 @@ SQUAWK = shutil.which("squawk") or os.path.join(os.path.dirname(sys.executable),
 SQUAWK_HYGIENE = frozenset((
     "require-lock-timeout", "require-statement-timeout", "prefer-robust-stmts",
     "prefer-bigint-over-int", "prefer-bigint-over-smallint", "prefer-identity",
-    "prefer-text-field", "prefer-timestamptz", "ban-char-field",
+    "prefer-text-field", "prefer-timestamptz", "prefer-timestamp-tz", "ban-char-field",
 ))
 
 # (id, what it is, expected: block | warn | safe, SQL)
@@ -119,6 +124,36 @@ CASES = [
     # of that domain in every table while blocking writes
     ("domain-constraint", "ALTER DOMAIN ... ADD CONSTRAINT (checks every column of the domain)", "warn",
      "ALTER DOMAIN email_address ADD CONSTRAINT email_has_at CHECK (VALUE LIKE '%@%');"),
+    # issue #15: classes 1-6, found on real projects' migrations
+    ("added-col-set-not-null", "column added to an existing table, backfilled, then SET NOT NULL", "block",
+     "ALTER TABLE invoice ADD COLUMN approver_id int REFERENCES account;\n"
+     "UPDATE invoice SET approver_id = 1;\nALTER TABLE invoice ALTER COLUMN approver_id SET NOT NULL;"),
+    ("added-col-drop-default", "column added NOT NULL DEFAULT, then DROP DEFAULT", "block",
+     "ALTER TABLE shipment ADD COLUMN express boolean NOT NULL DEFAULT false;\n"
+     "ALTER TABLE shipment ALTER COLUMN express DROP DEFAULT;"),
+    ("new-table-set-not-null", "SET NOT NULL on a column of a table created in the set", "safe",
+     "CREATE TABLE coupons (id bigint, code text);\nALTER TABLE coupons ALTER COLUMN code SET NOT NULL;"),
+    ("pg18-not-null", "PostgreSQL 18 ADD CONSTRAINT ... NOT NULL col", "block",
+     "ALTER TABLE users ADD CONSTRAINT users_email_nn NOT NULL email;"),
+    ("drop-function", "DROP FUNCTION", "block", "DROP FUNCTION score_rank(integer);"),
+    ("drop-trigger", "DROP TRIGGER", "block", "DROP TRIGGER users_touch ON users;"),
+    ("rename-function", "ALTER FUNCTION ... SET SCHEMA", "block",
+     "ALTER FUNCTION score_rank(integer) SET SCHEMA legacy;"),
+    ("rename-enum-value", "ALTER TYPE ... RENAME VALUE", "block",
+     "ALTER TYPE order_state RENAME VALUE 'shiped' TO 'shipped';"),
+    ("rename-type", "ALTER TYPE ... RENAME TO", "block", "ALTER TYPE order_state RENAME TO order_status;"),
+    ("function-execute", "CREATE FUNCTION whose body EXECUTEs a built string (runs when called)", "warn",
+     "CREATE FUNCTION purge(t text) RETURNS void LANGUAGE plpgsql AS $f$\n"
+     "BEGIN EXECUTE format('TRUNCATE %I', t); END $f$;"),
+    ("do-dml-only", "DO block with only INSERT / UPDATE / SELECT / RAISE", "safe",
+     "DO $$\nBEGIN\n  INSERT INTO plans (name) VALUES ('free') ON CONFLICT DO NOTHING;\n"
+     "  UPDATE users SET plan = 'free' WHERE plan IS NULL;\n  RAISE NOTICE 'done';\nEND\n$$;"),
+    ("backfill-in-tx", "full-table UPDATE then SET NOT NULL in one transaction (column has a default)", "warn",
+     "BEGIN;\nALTER TABLE users ADD COLUMN tier text DEFAULT 'a';\nUPDATE users SET tier = 'b';\n"
+     "ALTER TABLE users ALTER COLUMN tier SET NOT NULL;\nCOMMIT;"),
+    ("set-not-null-scan", "SET NOT NULL without a valid CHECK (column with a default)", "warn",
+     "ALTER TABLE users ADD COLUMN tier text DEFAULT 'a';\nALTER TABLE users ALTER COLUMN tier SET NOT NULL;"),
+    ("vacuum-full", "VACUUM FULL (rewrites under ACCESS EXCLUSIVE)", "warn", "VACUUM FULL users;"),
     ("create-table", "CREATE TABLE", "safe",
      "CREATE TABLE invoices (id bigint PRIMARY KEY, user_id bigint, total numeric);"),
 ]
@@ -132,10 +167,10 @@ def veza_verdict(sql):
     return sev, sorted(set(f["rule"] for f in found))
 
 
-def run_squawk(paths):
+def run_squawk(paths, extra=()):
     """squawk over paths; returns ({path: [rule, ...]}, seconds, exit code)."""
     start = time.perf_counter()
-    proc = subprocess.run([SQUAWK, "--reporter", "json"] + list(paths), capture_output=True,
+    proc = subprocess.run([SQUAWK, "--reporter", "json"] + list(extra) + list(paths), capture_output=True,
                           text=True, check=False)
     took = time.perf_counter() - start
     if proc.returncode not in (0, 1) or not proc.stdout.strip().startswith("["):
@@ -235,19 +270,6 @@ def make_corpus(tmp, count, seed=20250601):
     return d, total
 
 
-def time_ours(files):
-    best, result = None, None
-    for unused_round in range(3):
-        start = time.perf_counter()
-        mset = mr.MigrationSet()
-        for path in files:
-            mset.add_file(path)
-        took = time.perf_counter() - start
-        best = took if best is None else min(best, took)
-        result = mset.result()
-    return best, result
-
-
 def time_module(corpus):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
@@ -269,10 +291,126 @@ def time_module(corpus):
     return took, time.perf_counter() - startup, res
 
 
+# squawk rules whose concern is a client that breaks (our "block"); its other non-hygiene rules
+# are about locks (our "warn"). squawk has no severities: this is how its findings are mapped.
+SQUAWK_BREAKING = frozenset((
+    "ban-drop-column", "ban-drop-table", "ban-drop-view", "ban-drop-function", "ban-drop-type",
+    "ban-drop-database", "ban-drop-schema", "ban-truncate-cascade", "renaming-column",
+    "renaming-table", "renaming-object", "changing-column-type", "adding-required-field",
+    "adding-not-nullable-field", "ban-drop-default", "ban-set-schema", "ban-drop-not-null",
+    "ban-drop-constraint",
+))
+
+
+def squawk_level(rules):
+    rules = [r for r in rules if r not in SQUAWK_HYGIENE]
+    return "block" if set(rules) & SQUAWK_BREAKING else ("warn" if rules else "pass")
+
+
+def time_pair(files, rounds=3, per_file=False):
+    """Our rules and squawk over the same files, rounds interleaved; (ours, squawk, result)."""
+    ours = sq = None
+    result = None
+    for unused_round in range(rounds):
+        start = time.perf_counter()
+        if per_file:
+            result = {}
+            for path in files:
+                mset = mr.MigrationSet()
+                mset.add_file(path)
+                result[path] = mset.findings
+        else:
+            mset = mr.MigrationSet()
+            for path in files:
+                mset.add_file(path)
+            result = mset.result()
+        took = time.perf_counter() - start
+        ours = took if ours is None else min(ours, took)
+        sq_rules, took = run_squawk(files)[:2]
+        sq = took if sq is None else min(sq, took)
+    return ours, sq, result, sq_rules
+
+
+def corpus_section():
+    """Speed and verdicts on the external corpus; None when it cannot be extracted here."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "corpus"))
+    import materialize  # pylint: disable=import-outside-toplevel
+    try:
+        dirs = materialize.materialize()
+    except Exception as exc:  # pylint: disable=broad-except
+        print("\n(external corpus not available: %s)" % exc)
+        return None
+    with open(os.path.join(ROOT, "tests", "corpus", "verdicts.tsv"), encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    files = [os.path.join(dirs[r["project"]], r["path"]) for r in rows]
+    ours, sq, found, sq_rules = time_pair(files, per_file=True)
+    agree = {"veza_hand": 0, "squawk_hand": 0, "veza_squawk": 0}
+    disagree = []
+    for row, path in zip(rows, files):
+        sev = [f["severity"] for f in found[path]]
+        veza = "block" if mr.BLOCKING in sev else ("warn" if sev else "pass")
+        squawk = squawk_level(sq_rules.get(path, []))
+        agree["veza_hand"] += veza == row["expected"]
+        agree["squawk_hand"] += squawk == row["expected"]
+        agree["veza_squawk"] += veza == squawk
+        if veza != squawk or veza != row["expected"]:
+            disagree.append(dict(file="%s/%s" % (row["project"], row["path"]), hand=row["expected"],
+                                 veza=veza, squawk=squawk, note=row["note"]))
+    # diesel and pop run each migration in a transaction: squawk's view of that
+    sq_tx = run_squawk(files, ["--assume-in-transaction"])[0]
+    agree["squawk_tx_hand"] = sum(1 for row, path in zip(rows, files)
+                                  if squawk_level(sq_tx.get(path, [])) == row["expected"])
+    n = len(rows)
+    print("\n== external corpus: %d real migration files (%s), each its own release\n"
+          % (n, ", ".join(sorted(dirs))))
+    print("| checker | seconds | files/s | vs squawk |")
+    print("|---|---|---|---|")
+    print("| veza.infra rules (in process, min of 3) | %.3f | %.0f | %.2fx |" % (ours, n / ours, ours / sq))
+    print("| squawk (min of 3) | %.3f | %.0f | 1.00x |" % (sq, n / sq))
+    print("\nverdicts (block / warn / pass; squawk mapped, see SQUAWK_BREAKING): veza.infra = hand "
+          "%d/%d (%.1f %%), squawk = hand %d/%d (%.1f %%), veza.infra = squawk %d/%d (%.1f %%)"
+          % (agree["veza_hand"], n, 100.0 * agree["veza_hand"] / n, agree["squawk_hand"], n,
+             100.0 * agree["squawk_hand"] / n, agree["veza_squawk"], n, 100.0 * agree["veza_squawk"] / n))
+    print("squawk --assume-in-transaction (as diesel and pop run them) = hand %d/%d (%.1f %%)"
+          % (agree["squawk_tx_hand"], n, 100.0 * agree["squawk_tx_hand"] / n))
+    by_kind = {}
+    for d in disagree:
+        key = (d["hand"], d["veza"], d["squawk"])
+        by_kind[key] = by_kind.get(key, 0) + 1
+    print("\n| hand | veza.infra | squawk | files |\n|---|---|---|---|")
+    for key in sorted(by_kind):
+        print("| %s | %s | %s | %d |" % (key + (by_kind[key],)))
+    return dict(files=n, veza_s=round(ours, 4), squawk_s=round(sq, 4), ratio=round(ours / sq, 3),
+                agreement=agree, disagreements=disagree)
+
+
+def big_file_section():
+    row = "INSERT INTO audit_log (ref, note, at) VALUES (%d, 'row %d of the load', now());\n"
+    out = []
+    print("\n== one large file of INSERTs (linear time, #14 item 13)\n")
+    print("| size | statements | seconds |\n|---|---|---|")
+    for mib in (1, 5, 10):
+        parts, size, i = [], 0, 0
+        while size < mib * 1048576:
+            line = row % (i, i)
+            parts.append(line)
+            size += len(line)
+            i += 1
+        text = "".join(parts) + "DROP TABLE scratch;\n"
+        start = time.perf_counter()
+        res = mr.check_sources([("big.sql", text)])
+        took = time.perf_counter() - start
+        assert res["findings"][0]["line"] == i + 1
+        out.append(dict(mib=mib, statements=res["statements_checked"], seconds=round(took, 3)))
+        print("| %d MiB | %d | %.2f |" % (mib, res["statements_checked"], took))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--files", type=int, default=1200, help="corpus size (at least 1000)")
     ap.add_argument("--cases-only", action="store_true", help="only the catch table")
+    ap.add_argument("--no-corpus", action="store_true", help="skip the external corpus")
     args = ap.parse_args()
     if not args.cases_only and args.files < 1000:
         ap.error("--files must be at least 1000")
@@ -292,12 +430,8 @@ def main():
         if not args.cases_only:
             corpus, size = make_corpus(tmp, args.files)
             files = sorted(os.path.join(corpus, f) for f in os.listdir(corpus))
-            ours, result = time_ours(files)
+            ours, sq_best, result, sq_rules = time_pair(files)
             mod_took, startup, mod_res = time_module(corpus)
-            sq_best, sq_rules = None, None
-            for unused_round in range(3):
-                sq_rules, took = run_squawk(files)[:2]
-                sq_best = took if sq_best is None else min(sq_best, took)
             sq_files = sum(1 for f in files if any(r not in SQUAWK_HYGIENE for r in sq_rules.get(f, [])))
             blocking_files = len(set(f["file"] for f in result["findings"] if f["severity"] == mr.BLOCKING))
             n = len(files)
@@ -307,21 +441,25 @@ def main():
                 "veza_module_via_ansible_s": round(mod_took, 4),
                 "ansible_startup_ping_s": round(startup, 4),
                 "squawk_s": round(sq_best, 4),
+                "ratio_veza_to_squawk": round(ours / sq_best, 3),
             }
             out["findings"] = dict(veza_findings=len(result["findings"]),
                                    veza_files_with_blocking=blocking_files,
                                    veza_module_bypassed=mod_res["bypassed"],
                                    squawk_files_flagged_non_hygiene=sq_files)
-            print("\n== speed: %d files, %.1f MiB, %d statements (cpu: %d cores)\n"
+            print("\n== speed: %d generated files, %.1f MiB, %d statements (cpu: %d cores)\n"
                   % (n, size / 1048576.0, result["statements_checked"], os.cpu_count() or 0))
             print("| checker | seconds | files/s | vs squawk |")
             print("|---|---|---|---|")
-            for name, secs in (("veza.infra rules (module_utils, in process, best of 3)", ours),
+            for name, secs in (("veza.infra rules (module_utils, in process, min of 3)", ours),
                                ("veza.infra module via `ansible localhost -m` (once)", mod_took),
-                               ("squawk %s (best of 3)" % out["squawk"].split()[-1], sq_best)):
+                               ("squawk %s (min of 3, same run)" % out["squawk"].split()[-1], sq_best)):
                 print("| %s | %.3f | %.0f | %.2fx |" % (name, secs, n / secs, secs / sq_best))
             print("\n(ansible startup alone, `-m ping`: %.2f s; veza files with a blocking finding: %d; "
                   "squawk files with a non-hygiene violation: %d)" % (startup, blocking_files, sq_files))
+            if not args.no_corpus:
+                out["external_corpus"] = corpus_section()
+            out["big_file"] = big_file_section()
         path = os.path.join(RESULTS, "migration_cases.json" if args.cases_only else "migration_check.json")
         with open(path, "w", encoding="utf-8") as fh:
             json.dump(out, fh, indent=2)

@@ -136,6 +136,27 @@ def test_parse_error_and_non_utf8(tmp_path, migrations):
     assert rc != 0 and "binary content" in res["msg"]
 
 
+def test_nothing_checked_fails_and_folder_layout_checks_up_files(tmp_path):
+    """#14 item 12 through ansible: an empty directory fails; <version>/up.sql is checked and
+    <version>/down.sql is a rollback, skipped unless include_down."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    rc, res = run_module(tmp_path, {"paths": [str(empty)]})
+    assert rc != 0 and res["failed"] is True and res["msg"].startswith("nothing checked: ")
+    layout = tmp_path / "migrations"
+    (layout / "2024-05-01-000000_add_plan").mkdir(parents=True)
+    (layout / "2024-05-01-000000_add_plan" / "up.sql").write_text(
+        "ALTER TABLE users ADD COLUMN plan text;\n")
+    (layout / "2024-05-01-000000_add_plan" / "DOWN.SQL").write_text(
+        "ALTER TABLE users DROP COLUMN plan;\nDROP TABLE users;\n")
+    rc, res = run_module(tmp_path, {"paths": [str(layout)]})
+    assert rc == 0, res
+    assert [os.path.basename(p) for p in res["files_checked"]] == ["up.sql"]
+    assert [os.path.basename(p) for p in res["files_skipped"]] == ["DOWN.SQL"]
+    rc, res = run_module(tmp_path, {"paths": [str(layout)], "include_down": True})
+    assert rc != 0 and [f["rule"] for f in res["findings"]] == ["drop-table"]
+
+
 def _git(repo, *args):
     subprocess.run(["git", "-C", str(repo)] + list(args), check=True, capture_output=True, text=True)
 

@@ -153,3 +153,132 @@ def test_missing_base_ref_fails_clearly(run, git_repo):
     out = run(repo=str(git_repo), migrations_dir="db")  # default origin/main: no remote
     assert out["failed"] is True
     assert out["msg"].startswith("base_ref: origin/main is not a commit")
+
+
+# --- a check that checked nothing fails (#14 item 12) --------------------------------------------
+
+def test_empty_directory_fails_and_says_nothing_was_checked(run, tmp_path):
+    (tmp_path / "README.md").write_text("DROP TABLE users;\n")
+    out = run(paths=[str(tmp_path)])
+    assert out["failed"] is True and out["msg"].startswith("nothing checked: paths ")
+    assert "hold no .sql migration file" in out["msg"]
+
+
+def test_empty_paths_list_fails_naming_the_option(run):
+    out = run(paths=[])
+    assert out["failed"] is True and out["msg"].startswith("paths: the list is empty")
+
+
+def test_only_comments_fails_as_nothing_checked(run, tmp_path):
+    (tmp_path / "0001_noop.sql").write_text("-- nothing yet\n/* later */\n")
+    out = run(paths=[str(tmp_path)])
+    assert out["failed"] is True and "hold no SQL statement" in out["msg"]
+    assert out["files_checked"] == [str(tmp_path / "0001_noop.sql")]
+
+
+def test_upper_case_suffix_is_a_migration(run, tmp_path):
+    (tmp_path / "0001_DROP.SQL").write_text("DROP TABLE users;\n")
+    out = run(paths=[str(tmp_path)])
+    assert out["failed"] is True
+    assert [f["rule"] for f in out["findings"]] == ["drop-table"]
+
+
+@pytest.fixture
+def folder_layout(tmp_path):
+    """diesel / sqlx style: one folder per migration with up.sql and down.sql."""
+    root = tmp_path / "migrations"
+    for version, up, down in (
+            ("2024-01-01-000000_create_drafts", "CREATE TABLE drafts (id int);",
+             "DROP TABLE drafts; DROP TABLE legacy;"),
+            ("2024-02-01-000000_add_plan", "ALTER TABLE users ADD COLUMN plan text;",
+             "ALTER TABLE users DROP COLUMN plan;")):
+        (root / version).mkdir(parents=True)
+        (root / version / "up.sql").write_text(up + "\n")
+        (root / version / "down.sql").write_text(down + "\n")
+    (root / ".git").mkdir()
+    (root / ".git" / "x.sql").write_text("DROP TABLE users;\n")
+    return root
+
+
+def test_folder_per_migration_checks_up_files_and_skips_rollbacks(run, folder_layout):
+    out = run(paths=[str(folder_layout)])
+    assert out["_rc"] == 0 and not out.get("failed"), out["msg"]
+    assert [p.split("/")[-2:] for p in out["files_checked"]] == [
+        ["2024-01-01-000000_create_drafts", "up.sql"], ["2024-02-01-000000_add_plan", "up.sql"]]
+    assert [p.split("/")[-1] for p in out["files_skipped"]] == ["down.sql", "down.sql"]
+    assert out["statements_checked"] == 2
+
+
+def test_include_down_checks_rollbacks_too(run, folder_layout):
+    out = run(paths=[str(folder_layout)], include_down=True)
+    assert out["failed"] is True and out["files_skipped"] == []
+    # each rollback right after its up file: drafts and users.plan are new in the set
+    assert [p.split("/")[-2][:10] + "/" + p.split("/")[-1] for p in out["files_checked"]] == [
+        "2024-01-01/up.sql", "2024-01-01/down.sql", "2024-02-01/up.sql", "2024-02-01/down.sql"]
+    assert [(f["rule"], f["message"]) for f in out["findings"]] == [
+        ("drop-table", "DROP TABLE legacy: the running binary still uses it")]
+
+
+def test_only_rollbacks_fails_and_names_include_down(run, folder_layout):
+    for up in folder_layout.glob("*/up.sql"):
+        up.unlink()
+    out = run(paths=[str(folder_layout)])
+    assert out["failed"] is True and out["msg"].startswith("nothing checked")
+    assert "2 rollback file(s) skipped" in out["msg"] and "include_down" in out["msg"]
+
+
+def test_up_down_file_pairs(run, tmp_path):
+    (tmp_path / "000001_init.up.sql").write_text("CREATE TABLE a (id int);\n")
+    (tmp_path / "000001_init.down.sql").write_text("DROP TABLE a;\n")
+    (tmp_path / "000002_users.up.sql").write_text("ALTER TABLE users DROP COLUMN email;\n")
+    (tmp_path / "000002_users.down.sql").write_text("ALTER TABLE users ADD COLUMN email text;\n")
+    out = run(paths=[str(tmp_path)])
+    assert [p.rsplit("/", 1)[1] for p in out["files_checked"]] == [
+        "000001_init.up.sql", "000002_users.up.sql"]
+    assert [f["rule"] for f in out["findings"]] == ["drop-column"]
+
+
+def test_a_down_file_given_by_name_is_checked(run, tmp_path):
+    (tmp_path / "down.sql").write_text("DROP TABLE users;\n")
+    out = run(paths=[str(tmp_path / "down.sql")])
+    assert out["failed"] is True and [f["rule"] for f in out["findings"]] == ["drop-table"]
+
+
+def test_single_file_down_sections_are_rollbacks(run, tmp_path):
+    (tmp_path / "00001_goose.sql").write_text(
+        "-- +goose Up\nALTER TABLE users ADD COLUMN plan text;\n\n"
+        "-- +goose Down\nALTER TABLE users DROP COLUMN plan;\n")
+    (tmp_path / "00002_dbmate.sql").write_text(
+        "-- migrate:up\nCREATE INDEX CONCURRENTLY i ON users (plan);\n"
+        "-- migrate:down\nDROP TABLE users;\n")
+    out = run(paths=[str(tmp_path)])
+    assert out["_rc"] == 0 and out["findings"] == [], out["msg"]
+    out = run(paths=[str(tmp_path)], include_down=True)
+    # goose's down drops a column its own up added (new in the set); dbmate's drops a table
+    assert [f["rule"] for f in out["findings"]] == ["drop-table"]
+
+
+def test_base_ref_mode_with_nothing_new_fails(run, git_repo):
+    (git_repo / "db" / "003_untracked.sql").unlink()
+    subprocess.run(["git", "-C", str(git_repo), "checkout", "-q", "main"], check=True)
+    out = run(repo=str(git_repo), base_ref="main", migrations_dir="db")
+    assert out["failed"] is True
+    assert out["msg"].startswith("nothing checked: no .sql migration under db")
+    assert "NO_MIGRATIONS=1" in out["msg"]
+
+
+# --- size: linear, with a documented refusal (#14 item 13) ----------------------------------------
+
+def test_file_above_max_file_size_is_refused_before_reading(run, tmp_path):
+    big = tmp_path / "0001_load.sql"
+    big.write_text("INSERT INTO t VALUES (1);\n" * 100)
+    out = run(paths=[str(tmp_path)], max_file_size=1000)
+    assert out["failed"] is True and out["file"] == str(big)
+    assert "2600 bytes, above max_file_size (1000)" in out["msg"]
+    assert run(paths=[str(tmp_path)], max_file_size=0)["_rc"] == 0
+    assert run(paths=[str(tmp_path)])["_rc"] == 0
+
+
+def test_negative_max_file_size_fails_naming_the_option(run, migrations):
+    out = run(paths=[str(migrations)], max_file_size=-1)
+    assert out["failed"] is True and out["msg"].startswith("max_file_size: -1 is negative")
