@@ -78,9 +78,10 @@ options:
         were added or changed since the merge base of O(base_ref) and C(HEAD) are checked
         (committed, staged, unstaged or untracked), in sorted order, with the same rules for
         names and rollback files as O(paths).
-      - When no migration was added or changed, the module fails (nothing was checked); a
-        release without schema change skips the check instead (the canary's
-        C(NO_MIGRATIONS=1)).
+      - When no migration was added or changed (the runbook's normal feature release), the
+        module passes with C(files_checked=[]) and says so, as long as O(migrations_dir) holds
+        migration files; a directory without any C(.sql) file fails (it most likely points at
+        the wrong place).
       - Mutually exclusive with O(paths). Requires O(migrations_dir).
     type: path
   base_ref:
@@ -339,6 +340,11 @@ def _changed_files(module, repo, base_ref, migrations_dir, include_down):
     return files, [f for f in found if f not in files]
 
 
+def _existing_migrations(mdir):
+    """How many .sql migration files the migrations directory holds (recursively)."""
+    return sum(1 for _root, _dirs, names in os.walk(mdir) for n in names if is_sql_file(n))
+
+
 def _nothing_checked(module, params, files, skipped, mset):
     """Fail: a safety check that checked nothing must not pass."""
     if params["repo"]:
@@ -407,6 +413,18 @@ def main():
         partial = mset.result()
         partial.update(findings=[], bypassed=0, changed=False, files_skipped=skipped)
         module.fail_json(msg=str(exc), file=exc.path, line=exc.line, error=exc.message, **partial)
+    if params["repo"] and not files and not skipped:
+        # The runbook's normal release: no migration since base_ref. That was checked (by git),
+        # unless migrations_dir holds no migration at all - then it most likely points elsewhere.
+        existing = _existing_migrations(os.path.join(params["repo"], params["migrations_dir"]))
+        if existing:
+            result = mset.result()
+            result.update(findings=[], bypassed=0, changed=False, files_skipped=[],
+                          msg="no migration under %s was added or changed since %s (%d existing "
+                              "migration file(s), all already on %s): nothing new to check"
+                              % (params["migrations_dir"], params["base_ref"], existing,
+                                 params["base_ref"]))
+            module.exit_json(**result)
     if not mset.statements_checked:
         _nothing_checked(module, params, files, skipped, mset)
 

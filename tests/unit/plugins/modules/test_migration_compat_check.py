@@ -258,12 +258,25 @@ def test_single_file_down_sections_are_rollbacks(run, tmp_path):
     assert [f["rule"] for f in out["findings"]] == ["drop-table"]
 
 
-def test_base_ref_mode_with_nothing_new_fails(run, git_repo):
+def test_base_ref_mode_with_nothing_new_passes_and_says_so(run, git_repo):
+    # The runbook's normal feature release ships no migration: git showed nothing new under a
+    # directory that does hold migrations, so there is nothing to check and the release goes on.
     (git_repo / "db" / "003_untracked.sql").unlink()
     subprocess.run(["git", "-C", str(git_repo), "checkout", "-q", "main"], check=True)
     out = run(repo=str(git_repo), base_ref="main", migrations_dir="db")
+    assert out["_rc"] == 0, out["msg"]
+    assert out["files_checked"] == [] and out["findings"] == []
+    assert out["msg"].startswith("no migration under db was added or changed since main (1 existing")
+
+
+def test_base_ref_mode_on_a_directory_without_migrations_fails(run, git_repo):
+    # ... but a migrations_dir that holds no migration at all most likely points elsewhere.
+    (git_repo / "db" / "003_untracked.sql").unlink()
+    subprocess.run(["git", "-C", str(git_repo), "checkout", "-q", "main"], check=True)
+    (git_repo / "docs").mkdir()
+    out = run(repo=str(git_repo), base_ref="main", migrations_dir="docs")
     assert out["failed"] is True
-    assert out["msg"].startswith("nothing checked: no .sql migration under db")
+    assert out["msg"].startswith("nothing checked: no .sql migration under docs")
     assert "NO_MIGRATIONS=1" in out["msg"]
 
 
