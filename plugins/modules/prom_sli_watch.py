@@ -30,11 +30,6 @@ description:
   - Read-only. In check mode it still runs the whole window and reports, and C(changed) is always
     false.
 options:
-  url:
-    description: Base URL of the Prometheus server, C(http://host[:port][/prefix]) or C(https://host[:port][/prefix]).
-    type: str
-    default: http://prom.lxd:9090
-    aliases: [prometheus_url]
   window:
     description: Length of the watch in seconds. The last probe runs at O(window).
     type: int
@@ -100,10 +95,6 @@ options:
   rate_range:
     description: Rate range R of the default queries as a PromQL duration (V(1m), V(90s)), instead of the computed one.
     type: str
-  timeout:
-    description: Timeout of each query, in seconds.
-    type: float
-    default: 10.0
   on_no_data:
     description:
       - What a probe without data (an empty vector or NaN, for example no traffic) does.
@@ -145,23 +136,8 @@ options:
       - Written on the controller when the action plugin runs, on the target otherwise. Its
         directory must exist.
     type: path
-  bearer_token:
-    description: Bearer token sent in the C(Authorization) header.
-    type: str
-  url_username:
-    description: User name for HTTP basic authentication.
-    type: str
-  url_password:
-    description: Password for HTTP basic authentication.
-    type: str
-  validate_certs:
-    description: Verify the TLS certificate of an C(https) O(url).
-    type: bool
-    default: true
-  ca_path:
-    description: PEM file of CA certificates used to verify an C(https) O(url).
-    type: path
 extends_documentation_fragment:
+  - veza.infra._prometheus
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 attributes:
@@ -313,7 +289,7 @@ report_html:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.veza.infra.plugins.module_utils.prom_client import (
+from ansible_collections.veza.infra.plugins.module_utils._sli_watch import (
     MUTUALLY_EXCLUSIVE,
     REQUIRED_TOGETHER,
     PromSliConfigError,

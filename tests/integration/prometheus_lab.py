@@ -20,12 +20,13 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.parse
 import urllib.request
 
 import pytest
 from loadgen import LoadGen
+
+# tests/conftest.py (loaded first by pytest; imported by the benches) installs the collection loader.
+from ansible_collections.veza.infra.plugins.module_utils._prom_client import PromClient
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STAND_IN = os.path.join(ROOT, "tests", "fixtures", "veza_api", "veza_api.py")
@@ -102,6 +103,8 @@ class Prometheus:
     def __init__(self, targets, workdir):
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
+        # The collection's one Prometheus client, as the modules use it.
+        self.client = PromClient(self.url, timeout=5)
         self.dir = tempfile.mkdtemp(prefix="prom-", dir=workdir)
         config = os.path.join(self.dir, "prometheus.yml")
         with open(config, "w", encoding="utf-8") as fh:
@@ -122,28 +125,16 @@ class Prometheus:
     def _ready(self):
         if self.proc.poll() is not None:
             raise RuntimeError("prometheus exited with %s, see %s" % (self.proc.returncode, self.log.name))
-        try:
-            with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as resp:
-                return resp.status == 200
-        except OSError:
-            return False
+        return self.client.query("vector(1)").kind == "ok"
 
     def query(self, promql):
-        """Raw /api/v1/query answer (also for errors): the decoded JSON."""
-        data = urllib.parse.urlencode({"query": promql}).encode()
-        try:
-            with urllib.request.urlopen(self.url + "/api/v1/query", data=data, timeout=5) as resp:
-                return json.load(resp)
-        except urllib.error.HTTPError as exc:
-            return json.load(exc)
+        """One instant query through the collection's client: a PromResult (ok/empty/nan/error)."""
+        return self.client.query(promql)
 
     def value(self, promql):
         """First sample value of a query, or None without data."""
-        answer = self.query(promql)
-        result = (answer.get("data") or {}).get("result") or []
-        if answer.get("status") != "success" or not result:
-            return None
-        return float(result[0]["value"][1])
+        res = self.client.query(promql)
+        return res.values[0] if res.kind == "ok" else None
 
     def stop(self):
         _stop(self.proc)

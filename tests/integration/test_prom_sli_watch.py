@@ -150,11 +150,11 @@ def test_prometheus_stopped_mid_window_hits_error_limit(prom_lab, make_prometheu
 def test_promql_rejected_before_the_window_with_prometheus_text(prom_lab):
     bad = "sum(rate(veza_gin_http_request_duration_seconds_count[1m])"
     expected = prom_lab.prometheus.query(bad)
-    assert expected["status"] == "error"
+    assert expected.kind == "error" and expected.rejected
     runner = Run(base_args(prom_lab, slis=[{"name": "broken", "query": bad, "max": 1}]))
     rc, res = runner.wait(60)
     assert rc != 0 and res["probes"] == [] and res["duration"] == 0
-    assert expected["error"] in res["msg"] and "before the window started" in res["msg"]
+    assert expected.text in res["msg"] and "before the window started" in res["msg"]
     assert runner.probe_lines() == []
 
 
