@@ -77,8 +77,11 @@ def validate_url(url):
 
 
 def validate_timeout(timeout):
-    if timeout <= 0:
-        raise PromConfigError("timeout: must be a positive number of seconds, got %r" % timeout)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not math.isfinite(timeout) \
+            or timeout <= 0 or timeout > MAX_TIMEOUT:
+        raise PromConfigError(
+            "timeout: must be a positive, finite number of seconds, at most %d (it bounds each whole "
+            "query), got %r" % (MAX_TIMEOUT, timeout))
     return float(timeout)
 
 
@@ -180,24 +183,37 @@ def _api_error(payload):
 
 
 def parse_query_response(payload):
-    """Turn the decoded JSON of /api/v1/query into a PromResult."""
+    """Turn the decoded JSON of /api/v1/query into a PromResult. Never raises."""
     if not isinstance(payload, dict) or "status" not in payload:
         return PromResult.error("not a Prometheus API answer: %.200r" % (payload,), "response")
     if payload.get("status") != "success":
         return _api_error(payload)
-    data = payload.get("data") or {}
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        return PromResult.error("malformed Prometheus answer: data is %.60r, not an object" % (data,), "response")
     rtype = data.get("resultType")
     result = data.get("result")
     try:
         if rtype == "vector":
-            values = [float(series["value"][1]) for series in result]
+            if not isinstance(result, list):
+                raise TypeError("vector result is %.60r, not a list" % (result,))
+            values = []
+            for series in result:
+                sample = series["value"] if isinstance(series, dict) else None
+                if not isinstance(sample, list) or len(sample) != 2 or not isinstance(sample[1], (str, int, float)) \
+                        or isinstance(sample[1], bool):
+                    raise TypeError("series %.80r has no [time, value] sample" % (series,))
+                values.append(float(sample[1]))
         elif rtype == "scalar":
+            if not isinstance(result, list) or len(result) != 2 or not isinstance(result[1], (str, int, float)) \
+                    or isinstance(result[1], bool):
+                raise TypeError("scalar result is %.60r, not [time, value]" % (result,))
             values = [float(result[1])]
         else:
             return PromResult.error(
-                "query returned a %s; an SLI query must return an instant vector or a scalar" % rtype,
+                "query returned a %.40s; an SLI query must return an instant vector or a scalar" % (rtype,),
                 "bad_data")
-    except (TypeError, ValueError, KeyError, IndexError) as exc:
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError) as exc:
         return PromResult.error("malformed Prometheus answer: %s" % exc, "response")
     return PromResult.from_samples(values)
 
@@ -332,8 +348,33 @@ class PromClient:
                                     % (self.url, path, raw[:120]), "response")
 
     def _read_body(self, resp, deadline):
-        del deadline
-        return resp.read()
+        length = None
+        try:
+            length = int(resp.headers.get("Content-Length") or -1)
+        except (AttributeError, TypeError, ValueError):
+            pass
+        if length is not None and length > self.max_body:
+            raise _TooBig()
+        sock = _socket_of(resp)
+        read = getattr(resp, "read1", None) or resp.read
+        chunks, size = [], 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Deadline()
+            if sock is not None:
+                try:
+                    sock.settimeout(remaining)
+                except OSError:
+                    sock = None
+            chunk = read(_CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > self.max_body:
+                raise _TooBig()
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _http_error(self, exc, path, deadline):
         raw = b""

@@ -76,10 +76,15 @@ class WatchPolicy:
       probe resets the count, an error probe leaves it as it is. With ``ignore`` they are kept
       and counted but never fail the gate.
     - A PromQL error Prometheus reports as ``bad_data`` is a configuration error: red at once.
+    - Never green without evidence: a window that ran to its end is green only when its last
+      probe was green and at least ``min_good_ratio`` of its probes (and at least one) were green;
+      otherwise red, whatever the limits above tolerated.
     """
 
-    def __init__(self, slis, on_no_data="fail", no_data_limit=2, error_limit=3, failure_limit=0):
+    def __init__(self, slis, on_no_data="fail", no_data_limit=2, error_limit=3, failure_limit=0,
+                 min_good_ratio=0.5):
         self.slis = slis
+        self.min_good_ratio = min_good_ratio
         self.failure_limit = failure_limit
         self.red_probes = 0
         self.on_no_data = on_no_data
@@ -174,6 +179,8 @@ class WatchPolicy:
         if self.decided:
             return
         counts = self.counts()
+        if not self._enough_evidence(counts):
+            return
         extra = []
         if counts["no_data"]:
             extra.append("%d no-data probe(s) %s" % (
@@ -187,6 +194,34 @@ class WatchPolicy:
         self._decide("green", "%s %d probes within thresholds over %.0fs%s" % (
             "all" if not counts["red"] else "%d of" % (len(self.probes) - counts["red"]),
             len(self.probes), duration, (" (" + "; ".join(extra) + ")") if extra else ""))
+
+    def good_probes_needed(self, total=None):
+        """Green probes a window of ``total`` probes needs for a green verdict (at least one)."""
+        total = len(self.probes) if total is None else total
+        return max(1, int(math.ceil(self.min_good_ratio * total - 1e-9)))
+
+    def _enough_evidence(self, counts):
+        """Never green without evidence (#14 item 1): the last probe and enough probes were green."""
+        if not self.probes:
+            self._decide("red", "no evidence for green: the window ran no probe")
+            return False
+        last = self.probes[-1]
+        if last["status"] != "green":
+            detail = "; ".join("%s: %s" % kv for kv in sorted(last["errors"].items())) or ", ".join(
+                "%s %s" % (name, st) for name, st in sorted(last["sli_status"].items()) if st != "ok")
+            self._decide("red", "no evidence for green: the window ended on %s %s probe (probe %d at %s: %s); "
+                         "%d of %d probes were good. A window must end on a good probe"
+                         % ("an" if last["status"] == "error" else "a", last["status"], last["index"],
+                            last["time"], detail, counts["green"], len(self.probes)))
+            return False
+        need = self.good_probes_needed()
+        if counts["green"] < need:
+            self._decide("red", "not enough evidence for green: only %d of %d probes were good (min_good_ratio=%s "
+                         "needs %d); %d error, %d no-data, %d red probe(s)"
+                         % (counts["green"], len(self.probes), fmt_value(self.min_good_ratio), need,
+                            counts["error"], counts["no_data"], counts["red"]))
+            return False
+        return True
 
     def counts(self):
         out = {"green": 0, "red": 0, "no_data": 0, "error": 0}

@@ -28,7 +28,7 @@ from ansible_collections.veza.infra.plugins.module_utils._prom_client import (
     validate_connection,
 )
 from ansible_collections.veza.infra.plugins.module_utils._sli_policy import WatchPolicy
-from ansible_collections.veza.infra.plugins.module_utils._sli_report import write_report
+from ansible_collections.veza.infra.plugins.module_utils._sli_report import report_paths, write_report
 
 DEFAULT_HISTOGRAM = "veza_gin_http_request_duration_seconds"
 # PromSliConfigError is the client's PromConfigError: bad input, found before the window starts.
@@ -58,6 +58,7 @@ def argument_spec():
         no_data_limit=dict(type="int", default=2),
         error_limit=dict(type="int", default=3),
         failure_limit=dict(type="int", default=0),
+        min_good_ratio=dict(type="float", default=0.5),
         fail_on_red=dict(type="bool", default=True),
         report_path=dict(type="path"),
     )
@@ -146,10 +147,14 @@ def validate_params(params):
         raise PromSliConfigError(
             "failure_limit: is the number of red probes tolerated (0 = the first red probe fails "
             "the gate), got %r" % p["failure_limit"])
+    if not math.isfinite(p["p95_threshold"]):
+        raise PromSliConfigError(
+            "p95_threshold: must be a finite number of seconds (e.g. 0.5), got %r: a NaN or infinite "
+            "threshold can never be breached" % p["p95_threshold"])
     if p["p95_threshold"] < 0:
         raise PromSliConfigError(
             "p95_threshold: must not be negative (seconds, e.g. 0.5), got %r" % p["p95_threshold"])
-    if p["error_rate_threshold"] < 0 or p["error_rate_threshold"] > 1:
+    if not 0 <= p["error_rate_threshold"] <= 1:  # also refuses NaN
         raise PromSliConfigError(
             "error_rate_threshold: is a ratio between 0 and 1 (0.005 = 0.5 %%), got %r" % p["error_rate_threshold"])
     if not _METRIC_RE.match(p["histogram"] or ""):
@@ -162,16 +167,33 @@ def validate_params(params):
         rate_range = p["rate_range"]
     else:
         rate_range = "%ds" % rate_range_seconds(p["interval"], p["scrape_interval"])
+    ratio = p.get("min_good_ratio", 0.5)
+    if not 0 < ratio <= 1:  # also refuses NaN
+        raise PromSliConfigError(
+            "min_good_ratio: is the share of the window's probes that must be green for a green verdict, "
+            "above 0 and at most 1 (0.5 = half), got %r" % ratio)
     if p.get("report_path"):
-        parent = os.path.dirname(os.path.abspath(p["report_path"])) or "."
-        if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
-            raise PromSliConfigError(
-                "report_path: directory %s does not exist or is not writable; create it first" % parent)
+        check_report_path(p["report_path"])
     if p.get("slis"):
         slis = _validate_slis(p["slis"])
     else:
         slis = default_slis(p["histogram"], selector, p["p95_threshold"], p["error_rate_threshold"], rate_range)
     return {"slis": slis, "rate_range": rate_range, "selector": selector}
+
+
+def check_report_path(report_path):
+    """Refuse a report path that cannot be written, before the window (#14 item 4)."""
+    for path in report_paths(report_path):
+        parent = os.path.dirname(os.path.abspath(path)) or "."
+        if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+            raise PromSliConfigError(
+                "report_path: directory %s does not exist or is not writable; create it first" % parent)
+        if os.path.isdir(path):
+            raise PromSliConfigError(
+                "report_path: %s is a directory; give a file name such as %s" % (
+                    path, os.path.join(path, "sli-report.json")))
+        if os.path.exists(path) and not os.access(path, os.W_OK):
+            raise PromSliConfigError("report_path: %s exists and is not writable" % path)
 
 
 def _validate_slis(raw):
@@ -191,7 +213,10 @@ def _validate_slis(raw):
         if lo is None and hi is None:
             raise PromSliConfigError("%s: SLI %r needs max and/or min, otherwise it can never be red" % (where, name))
         for key, val in (("min", lo), ("max", hi)):
-            if val is not None and (val < 0 or math.isnan(val)):
+            if val is not None and not math.isfinite(val):
+                raise PromSliConfigError("%s.%s: must be a finite number, got %r: a NaN or infinite bound "
+                                         "can never be crossed" % (where, key, val))
+            if val is not None and val < 0:
                 raise PromSliConfigError("%s.%s: must not be negative, got %r" % (where, key, val))
         if lo is not None and hi is not None and lo > hi:
             raise PromSliConfigError("%s: min=%r is above max=%r for SLI %r" % (where, lo, hi, name))
@@ -218,14 +243,15 @@ def preflight(client, slis):
 
 
 def run_watch(client, slis, window, interval, on_no_data="fail", no_data_limit=2, error_limit=3,
-              on_probe=None, clock=time.monotonic, sleep=time.sleep, wallclock=time.time, failure_limit=0):
+              on_probe=None, clock=time.monotonic, sleep=time.sleep, wallclock=time.time, failure_limit=0,
+              min_good_ratio=0.5):
     """Preflight, then probe at t = 0, interval, 2*interval, ... <= window until decided.
 
     Returns the result dict (verdict, reason, probes, duration, ...). Raises PromSliConfigError
     when Prometheus rejects a query in the preflight.
     """
     warnings = preflight(client, slis)
-    policy = WatchPolicy(slis, on_no_data, no_data_limit, error_limit, failure_limit)
+    policy = WatchPolicy(slis, on_no_data, no_data_limit, error_limit, failure_limit, min_good_ratio)
     start = clock()
     k = 0
     while True:
@@ -278,9 +304,17 @@ def execute(params, on_probe=None, on_start=None, client=None, clock=time.monoto
     result = run_watch(client, cfg["slis"], params["window"], params["interval"],
                        on_no_data=params["on_no_data"], no_data_limit=params["no_data_limit"],
                        error_limit=params["error_limit"], on_probe=on_probe, clock=clock, sleep=sleep,
-                       wallclock=wallclock, failure_limit=params.get("failure_limit") or 0)
+                       wallclock=wallclock, failure_limit=params.get("failure_limit") or 0,
+                       min_good_ratio=params.get("min_good_ratio", 0.5))
     result["url"] = params["url"]
     result["rate_range"] = cfg["rate_range"]
     if params.get("report_path"):
-        result.update(write_report(result, params["report_path"]))
+        # A result measured over the whole window is never lost to a report that cannot be
+        # written (#14 item 4): the verdict stands, the error is returned and warned about.
+        try:
+            result.update(write_report(result, params["report_path"]))
+        except (OSError, ValueError) as exc:
+            result["report_error"] = "cannot write the report %s: %s" % (params["report_path"], exc)
+            result["warnings"].append("prom_sli_watch: %s; the verdict and every probe are in this result"
+                                      % result["report_error"])
     return result

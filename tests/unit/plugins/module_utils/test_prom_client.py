@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 
 import pytest
 
@@ -64,3 +66,119 @@ def test_client_unreachable_is_an_error_result():
     res = pc.PromClient("http://127.0.0.1:%d" % port, timeout=1).query("up")
     assert res.kind == "error" and res.error_type == "transport"
     assert res.text.startswith("cannot reach Prometheus at http://127.0.0.1:%d" % port)
+
+
+# ---- #14 item 3: timeout bounds the whole query, bodies are capped ------------------------------
+class _RawServer:
+    """A loopback TCP server that answers every connection with ``handler(conn)`` in a thread."""
+
+    def __init__(self, handler):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.handler = handler
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _addr = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.recv(65536)
+                self.handler(conn, self.stop)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+@pytest.fixture
+def raw_server():
+    servers = []
+
+    def make(handler):
+        servers.append(_RawServer(handler))
+        return servers[-1]
+    yield make
+    for server in servers:
+        server.close()
+
+
+def _drip(conn, stop):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+    for _ in range(30):  # one byte a second, 30 s at most
+        if stop.wait(1.0):
+            return
+        conn.sendall(b" ")
+
+
+def test_timeout_bounds_the_whole_query_not_each_read(raw_server):
+    server = raw_server(_drip)
+    start = time.monotonic()
+    res = pc.PromClient(server.url, timeout=2).query("up")
+    took = time.monotonic() - start
+    assert res.kind == "error" and res.error_type == "timeout", res
+    assert "within timeout=2" in res.text
+    assert took < 2 + 1.5, "the query took %.1fs with timeout=2" % took
+
+
+def _huge(conn, stop):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
+    chunk = b"[" * 65536
+    for _ in range(200):  # up to 12.5 MiB, no Content-Length
+        if stop.is_set():
+            return
+        conn.sendall(chunk)
+
+
+def test_body_larger_than_the_cap_is_refused(raw_server):
+    server = raw_server(_huge)
+    res = pc.PromClient(server.url, timeout=10).query("up")
+    assert res.kind == "error" and res.error_type == "response"
+    assert "answered more than %d bytes" % pc.MAX_BODY_BYTES in res.text
+    res = pc.PromClient(server.url, timeout=10, max_body=1000).query("up")
+    assert "answered more than 1000 bytes" in res.text
+
+
+def test_declared_content_length_over_the_cap_is_refused_unread(canned_http):
+    canned_http.answers["*"] = (200, b"x" * 5000)
+    res = pc.PromClient(canned_http.url, max_body=4096).query("up")
+    assert res.kind == "error" and "answered more than 4096 bytes" in res.text
+
+
+# ---- #14 item 5: malformed answers are error results, never tracebacks ---------------------------
+@pytest.mark.parametrize("payload", [
+    {"status": "success", "data": [1]},
+    {"status": "success", "data": "x"},
+    {"status": "success", "data": {"resultType": "vector", "result": {"a": 1}}},
+    {"status": "success", "data": {"resultType": "vector", "result": [1]}},
+    {"status": "success", "data": {"resultType": "vector", "result": [{"value": 1}]}},
+    {"status": "success", "data": {"resultType": "vector", "result": [{"value": [1, {"x": 1}]}]}},
+    {"status": "success", "data": {"resultType": "scalar", "result": 3}},
+    {"status": "success", "data": {"resultType": ["vector"], "result": []}},
+    {"status": "error", "errorType": ["bad_data"], "error": None},
+])
+def test_malformed_answers_are_error_results(payload):
+    res = pc.parse_query_response(payload)
+    assert res.kind == "error" and res.error_type in ("response", "bad_data", "error")
+    assert not res.rejected or payload.get("status") == "success"
+
+
+def test_deeply_nested_json_is_an_error_result(canned_http):
+    canned_http.answers["*"] = (200, b"[" * 200000 + b"]" * 200000)
+    res = pc.PromClient(canned_http.url).query("up")
+    assert res.kind == "error" and "did not answer JSON" in res.text

@@ -147,18 +147,23 @@ def test_nan_and_empty_are_no_data_and_fail_after_limit():
 
 
 def test_no_data_ignore_never_fails_and_is_counted():
-    result, _client, _clock = watch(lambda p, q: R.empty(), window=10, interval=2, on_no_data="ignore")
+    # Quiet probes 1-3 (more than no_data_limit in a row) are ignored; the window still ends on
+    # a good probe with half its probes good (#14 item 1: an all-no-data window is red, below).
+    def script(probe, query):
+        return R.empty() if probe in (1, 2, 3) else green(probe, query)
+    result, _client, _clock = watch(script, window=10, interval=2, on_no_data="ignore")
     assert result["verdict"] == "green"
-    assert result["counts"]["no_data"] == 6
-    assert "6 no-data probe(s) ignored" in result["reason"]
+    assert result["counts"]["no_data"] == 3
+    assert "3 no-data probe(s) ignored" in result["reason"]
 
 
 def test_no_data_below_limit_is_reset_by_a_green_probe():
     def script(probe, query):
         return R.empty() if probe in (1, 3, 5) else green(probe, query)
-    result, _client, _clock = watch(script, window=10, interval=2, no_data_limit=2)
+    # window 12: the window ends on a green probe (#14 item 1: ending on no-data is red, below)
+    result, _client, _clock = watch(script, window=12, interval=2, no_data_limit=2)
     assert result["verdict"] == "green"
-    assert result["counts"] == {"green": 3, "red": 0, "no_data": 3, "error": 0}
+    assert result["counts"] == {"green": 4, "red": 0, "no_data": 3, "error": 0}
 
 
 def test_errors_hit_error_limit_on_consecutive_probes():
@@ -344,3 +349,102 @@ def test_probe_line_shows_each_sli_against_threshold():
     assert line.split() == ["2.0s/4s", "probe", "1", "p95_latency=0.0123", "(max", "0.5)", "error_rate=NaN",
                             "(max", "0.005)", "NO_DATA"]
     assert math.isclose(result["probes"][1]["values"]["p95_latency"], 0.0123)
+
+
+# ---- #14 item 1: never green without evidence ------------------------------------------------
+def _err(_probe, _query):
+    return R.error("cannot reach Prometheus at http://127.0.0.1:9: [Errno 111] Connection refused")
+
+
+def test_all_probes_errors_below_error_limit_is_not_green():
+    # window 1, interval 1: two probes, both errors, fewer than error_limit=3
+    result, _client, _clock = watch(_err, window=1, interval=1, error_limit=3)
+    assert [p["status"] for p in result["probes"]] == ["error", "error"]
+    assert result["verdict"] == "red"
+    assert "no evidence" in result["reason"] and "error" in result["reason"]
+    assert "Connection refused" in result["reason"]
+
+
+def test_last_probes_errors_is_not_green_with_the_defaults():
+    def script(probe, query):
+        return _err(probe, query) if probe >= 4 else green(probe, query)
+    result, _client, _clock = watch(script, window=10, interval=2)  # probes 0..5, 4 and 5 fail
+    assert [p["status"] for p in result["probes"]][-2:] == ["error", "error"]
+    assert result["verdict"] == "red"
+    assert "the window ended on an error probe (probe 5" in result["reason"]
+
+
+def test_last_probe_no_data_is_not_green():
+    def script(probe, query):
+        return R.empty() if probe == 5 else green(probe, query)
+    result, _client, _clock = watch(script, window=10, interval=2, no_data_limit=2)
+    assert result["verdict"] == "red" and "ended on a no_data probe (probe 5" in result["reason"]
+
+
+def test_all_no_data_with_on_no_data_ignore_is_not_green():
+    result, _client, _clock = watch(lambda p, q: R.empty(), window=10, interval=2, on_no_data="ignore")
+    assert result["counts"]["no_data"] == 6
+    assert result["verdict"] == "red" and "no evidence" in result["reason"]
+
+
+def test_too_few_good_probes_is_not_green():
+    # error, error, green, repeated: never error_limit consecutive errors, one good probe in three
+    def script(probe, query):
+        return green(probe, query) if probe % 3 == 2 else _err(probe, query)
+    result, _client, _clock = watch(script, window=16, interval=2)
+    assert result["probes"][-1]["status"] == "green"  # probe 8
+    assert result["counts"]["green"] == 3 and len(result["probes"]) == 9
+    assert result["verdict"] == "red"
+    assert "only 3 of 9 probes were good (min_good_ratio=0.5 needs 5)" in result["reason"]
+    result, _client, _clock = watch(script, window=16, interval=2, min_good_ratio=0.3)
+    assert result["verdict"] == "green"
+
+
+# ---- #14 item 2 and 5: non-finite numbers are refused, naming the field ------------------------
+@pytest.mark.parametrize("over,needle", [
+    (dict(p95_threshold=float("nan")), "p95_threshold: must be a finite"),
+    (dict(p95_threshold=float("inf")), "p95_threshold: must be a finite"),
+    (dict(error_rate_threshold=float("nan")), "error_rate_threshold: is a ratio"),
+    (dict(slis=[{"name": "a", "query": "up", "max": float("inf"), "min": None}]), "slis[0].max: must be a finite"),
+    (dict(slis=[{"name": "a", "query": "up", "max": float("nan"), "min": None}]), "slis[0].max: must be a finite"),
+    (dict(slis=[{"name": "a", "query": "up", "max": None, "min": float("-inf")}]), "slis[0].min: must be a finite"),
+    (dict(timeout=float("nan")), "timeout: must be a positive, finite number"),
+    (dict(timeout=float("inf")), "timeout: must be a positive, finite number"),
+    (dict(timeout=1e308), "timeout: must be a positive, finite number of seconds, at most 600"),
+    (dict(min_good_ratio=float("nan")), "min_good_ratio: "),
+    (dict(min_good_ratio=0), "min_good_ratio: "),
+    (dict(min_good_ratio=1.5), "min_good_ratio: "),
+])
+def test_non_finite_numbers_are_refused_naming_the_field(over, needle):
+    with pytest.raises(sw.PromSliConfigError) as err:
+        sw.validate_params(params(**over))
+    assert needle in str(err.value)
+
+
+# ---- #14 item 4: report_path checked before the window, a measured result is never lost --------
+def test_report_path_that_is_a_directory_is_refused_before_any_query(tmp_path):
+    client = ScriptedClient(green)
+    with pytest.raises(sw.PromSliConfigError, match="report_path: .* is a directory"):
+        sw.execute(params(window=4, interval=2, min_window=0, report_path=str(tmp_path)), client=client)
+    assert client.calls == []
+    (tmp_path / "r.html").mkdir()
+    with pytest.raises(sw.PromSliConfigError, match="r.html is a directory"):
+        sw.execute(params(window=4, interval=2, min_window=0, report_path=str(tmp_path / "r.json")), client=client)
+    assert client.calls == []
+
+
+def test_report_write_failure_after_the_window_keeps_the_result(tmp_path):
+    report_dir = tmp_path / "reports"
+    report_dir.mkdir()
+    clock = FakeClock()
+
+    def script(probe, query):
+        if probe == 1 and report_dir.exists():
+            report_dir.rmdir()  # the directory disappears during the window
+        return green(probe, query)
+    client = ScriptedClient(script, clock)
+    result = sw.execute(params(window=4, interval=2, min_window=0, report_path=str(report_dir / "r.json")),
+                        client=client, clock=clock.monotonic, sleep=clock.sleep, wallclock=clock.wall)
+    assert result["verdict"] == "green" and len(result["probes"]) == 3
+    assert "report_error" in result and "r.json" in result["report_error"]
+    assert any("report" in w for w in result["warnings"])
