@@ -76,7 +76,7 @@ _MATCHER = r'\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*'
 _SELECTOR_RE = re.compile(r"^(?:%s(?:,%s)*,?\s*)?$" % (_MATCHER, _MATCHER))
 _DURATION_RE = re.compile(r"^(?:[0-9]+(?:ms|s|m|h|d|w|y))+$")
 _SLI_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-_METRIC_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+METRIC_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 
 def normalize_selector(selector):
@@ -157,7 +157,7 @@ def validate_params(params):
     if not 0 <= p["error_rate_threshold"] <= 1:  # also refuses NaN
         raise PromSliConfigError(
             "error_rate_threshold: is a ratio between 0 and 1 (0.005 = 0.5 %%), got %r" % p["error_rate_threshold"])
-    if not _METRIC_RE.match(p["histogram"] or ""):
+    if not METRIC_RE.match(p["histogram"] or ""):
         raise PromSliConfigError("histogram: %r is not a Prometheus metric name" % p["histogram"])
     selector = normalize_selector(p["selector"])
     if p.get("rate_range"):
@@ -175,7 +175,7 @@ def validate_params(params):
     if p.get("report_path"):
         check_report_path(p["report_path"])
     if p.get("slis"):
-        slis = _validate_slis(p["slis"])
+        slis = validate_slis(p["slis"])
     else:
         slis = default_slis(p["histogram"], selector, p["p95_threshold"], p["error_rate_threshold"], rate_range)
     return {"slis": slis, "rate_range": rate_range, "selector": selector}
@@ -196,7 +196,7 @@ def check_report_path(report_path):
             raise PromSliConfigError("report_path: %s exists and is not writable" % path)
 
 
-def _validate_slis(raw):
+def validate_slis(raw):
     seen = set()
     slis = []
     for idx, item in enumerate(raw):
