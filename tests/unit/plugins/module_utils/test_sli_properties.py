@@ -109,8 +109,8 @@ OUTCOMES = {
        on_no_data=st.sampled_from(["fail", "ignore"]), no_data_limit=st.integers(1, 5),
        error_limit=st.integers(1, 5), failure_limit=st.integers(0, 4),
        ratio=st.floats(min_value=0.01, max_value=1.0))
-def test_no_green_unless_the_last_probe_and_enough_probes_were_good(seq, on_no_data, no_data_limit, error_limit,
-                                                                     failure_limit, ratio):
+def test_no_green_unless_the_last_probe_and_enough_probes_were_good(
+        seq, on_no_data, no_data_limit, error_limit, failure_limit, ratio):
     policy = WatchPolicy(SLIS, on_no_data, no_data_limit, error_limit, failure_limit, ratio)
     for i, outcome in enumerate(seq):
         policy.observe({s["name"]: OUTCOMES[outcome](s["query"]) for s in SLIS}, 1_700_000_000 + i, float(i))
