@@ -29,6 +29,7 @@ from ansible_collections.veza.infra.plugins.module_utils._sli_watch import (
     METRIC_RE,
     merge_matchers,
     normalize_selector,
+    slis_spec,
     validate_slis,
 )
 
@@ -52,12 +53,7 @@ def argument_spec():
     spec.update(
         histogram=dict(type="str", default=DEFAULT_HISTOGRAM),
         selector=dict(type="str", default=""),
-        slis=dict(type="list", elements="dict", options=dict(
-            name=dict(type="str", required=True),
-            query=dict(type="str", required=True),
-            max=dict(type="float"),
-            min=dict(type="float"),
-        )),
+        slis=slis_spec(),
         lookback=dict(type="int", default=600),
         selector_knob=dict(type="str", default="selector"),
     )

@@ -35,6 +35,16 @@ DEFAULT_HISTOGRAM = "veza_gin_http_request_duration_seconds"
 PromSliConfigError = PromConfigError
 
 
+def slis_spec():
+    """The ``slis`` option (own SLIs: name, query, max, min), shared with prom_preflight."""
+    return dict(type="list", elements="dict", options=dict(
+        name=dict(type="str", required=True),
+        query=dict(type="str", required=True),
+        max=dict(type="float"),
+        min=dict(type="float"),
+    ))
+
+
 def argument_spec():
     """The argument spec shared by the module and the action plugin (a fresh dict each call)."""
     spec = connection_argument_spec()
@@ -46,12 +56,7 @@ def argument_spec():
         error_rate_threshold=dict(type="float", default=0.005),
         selector=dict(type="str", default=""),
         histogram=dict(type="str", default=DEFAULT_HISTOGRAM),
-        slis=dict(type="list", elements="dict", options=dict(
-            name=dict(type="str", required=True),
-            query=dict(type="str", required=True),
-            max=dict(type="float"),
-            min=dict(type="float"),
-        )),
+        slis=slis_spec(),
         scrape_interval=dict(type="int", default=15),
         rate_range=dict(type="str"),
         on_no_data=dict(type="str", default="fail", choices=["fail", "ignore"]),

@@ -8,7 +8,6 @@ and the canary role's Prometheus pre-flight and gate with the PROM_* knobs, agai
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import pytest

@@ -120,7 +120,7 @@ def raw_server():
 
 def _drip(conn, stop):
     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
-    for _ in range(30):  # one byte a second, 30 s at most
+    for _second in range(30):  # one byte a second, 30 s at most
         if stop.wait(1.0):
             return
         conn.sendall(b" ")
@@ -139,7 +139,7 @@ def test_timeout_bounds_the_whole_query_not_each_read(raw_server):
 def _huge(conn, stop):
     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
     chunk = b"[" * 65536
-    for _ in range(200):  # up to 12.5 MiB, no Content-Length
+    for _chunk in range(200):  # up to 12.5 MiB, no Content-Length
         if stop.is_set():
             return
         conn.sendall(chunk)

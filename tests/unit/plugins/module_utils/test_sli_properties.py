@@ -130,3 +130,22 @@ def test_no_green_unless_the_last_probe_and_enough_probes_were_good(
         assert policy.verdict == "red"
     if seq and all(o in ("error", "empty", "nan", "timeout") for o in seq):
         assert policy.verdict == "red"  # a window of errors and no-data is never green
+
+
+@PROPS
+@given(over=st.fixed_dictionaries({}, optional={
+    "url": maybe_text, "timeout": any_float, "histogram": maybe_text, "selector": maybe_text,
+    "lookback": any_int | st.none() | st.booleans(), "bearer_token": maybe_text,
+    "slis": st.none() | st.lists(sli_item, max_size=3),
+}))
+def test_preflight_validation_never_raises_anything_but_a_config_error(over):
+    from ansible_collections.veza.infra.plugins.module_utils import _sli_preflight  # pylint: disable=import-outside-toplevel
+    params = {k: v.get("default") for k, v in _sli_preflight.argument_spec().items()}
+    params.update(over)
+    try:
+        cfg = _sli_preflight.validate_params(params)
+    except sw.PromSliConfigError as exc:
+        head = str(exc).split(":", 1)[0].split("[", 1)[0]
+        assert head in params, str(exc)
+        return
+    assert 0 < cfg["lookback"] <= 604800 and math.isfinite(cfg["connection"]["timeout"])

@@ -10,9 +10,9 @@ import base64
 import pytest
 import yaml
 
-from ansible_collections.veza.infra.plugins.doc_fragments import _prometheus
 from ansible_collections.veza.infra.plugins.module_utils import _sli_preflight
 from ansible_collections.veza.infra.plugins.modules import prom_preflight
+from ansible_collections.veza.infra.tests.unit.plugins.modules.prom_docs import documented_options
 
 HIST = "veza_gin_http_request_duration_seconds"
 BUILD = (200, {"status": "success", "data": {"version": "2.42.0"}})
@@ -23,16 +23,12 @@ def ok(data):
 
 
 def test_documentation_matches_argument_spec():
-    doc = yaml.safe_load(prom_preflight.DOCUMENTATION)
-    assert "veza.infra._prometheus" in doc["extends_documentation_fragment"]
-    fragment = yaml.safe_load(_prometheus.ModuleDocFragment.DOCUMENTATION)["options"]
-    assert not set(fragment) & set(doc["options"])
-    doc["options"].update(fragment)
+    _doc, options = documented_options(prom_preflight)
     spec = _sli_preflight.argument_spec()
-    assert sorted(doc["options"]) == sorted(spec)
+    assert sorted(options) == sorted(spec)
     for name, opt in spec.items():
-        assert doc["options"][name]["type"] == opt["type"], name
-        assert doc["options"][name].get("default") == opt.get("default"), name
+        assert options[name]["type"] == opt["type"], name
+        assert options[name].get("default") == opt.get("default"), name
     for block in (prom_preflight.EXAMPLES, prom_preflight.RETURN):
         assert yaml.safe_load(block)
 

@@ -10,17 +10,14 @@ import socket
 import pytest
 import yaml
 
-from ansible_collections.veza.infra.plugins.doc_fragments import _prometheus
 from ansible_collections.veza.infra.plugins.module_utils import _sli_watch
 from ansible_collections.veza.infra.plugins.modules import prom_sli_watch
+from ansible_collections.veza.infra.tests.unit.plugins.modules.prom_docs import documented_options
 
 
 def test_documentation_matches_argument_spec():
-    doc = yaml.safe_load(prom_sli_watch.DOCUMENTATION)
-    assert "veza.infra._prometheus" in doc["extends_documentation_fragment"]
-    fragment = yaml.safe_load(_prometheus.ModuleDocFragment.DOCUMENTATION)["options"]
-    assert not set(fragment) & set(doc["options"]), "an option documented twice"
-    doc["options"].update(fragment)
+    doc, options = documented_options(prom_sli_watch)
+    doc["options"] = options
     spec = _sli_watch.argument_spec()
     assert sorted(doc["options"]) == sorted(spec)
     for name, opt in spec.items():
