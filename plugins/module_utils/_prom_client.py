@@ -7,7 +7,7 @@ This module util is PRIVATE to veza.infra. There is no compatibility promise: do
 from other collections. Its interface can change (or it can be removed) in any release.
 
 It runs on managed hosts (modules) and on the controller (action plugins, tests, benches), so it
-uses the Python standard library only, plus ansible-core's ``ansible.module_utils.urls.open_url``.
+uses the Python standard library only, plus ansible-core's ``ansible.module_utils.urls`` (``Request``, ``make_context``).
 
 - ``connection_argument_spec()`` / ``validate_connection()``: the options every Prometheus module
   shares (doc fragment ``veza.infra._prometheus``): url, timeout, bearer token (or token file),
@@ -29,7 +29,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode, urlparse
 
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
-from ansible.module_utils.urls import open_url
+from ansible.module_utils.urls import Request, make_context
 
 DEFAULT_URL = "http://prom.lxd:9090"
 # The longest timeout accepted, in seconds: a query that takes longer is an outage, not an answer.
@@ -273,6 +273,7 @@ class PromClient:
         self.ca_path = ca_path
         self.max_body = max_body
         self.http_agent = http_agent
+        self._context = None  # one TLS context per client, not one per call (see _call)
 
     # ---- public API ------------------------------------------------------------------------
     def query(self, promql):
@@ -319,11 +320,14 @@ class PromClient:
         if method == "GET":
             url, data = (url + "?" + body if body else url), None
         try:
-            resp = open_url(url, data=data, headers=self.headers, method=method,
-                            timeout=self.timeout, validate_certs=self.validate_certs,
-                            url_username=self.url_username, url_password=self.url_password,
-                            force_basic_auth=self.url_username is not None, ca_path=self.ca_path,
-                            http_agent=self.http_agent, use_netrc=False)
+            if self._context is None:
+                # Built once: loading the system CA store costs about 100 ms on each call
+                # otherwise (ansible's open_url builds a new context every time).
+                self._context = make_context(cafile=self.ca_path, validate_certs=self.validate_certs)
+            resp = Request().open(method, url, data=data, headers=self.headers, timeout=self.timeout,
+                                  url_username=self.url_username, url_password=self.url_password,
+                                  force_basic_auth=self.url_username is not None,
+                                  http_agent=self.http_agent, use_netrc=False, context=self._context)
             try:
                 raw = self._read_body(resp, deadline)
             finally:

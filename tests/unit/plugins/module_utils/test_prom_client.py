@@ -182,3 +182,21 @@ def test_deeply_nested_json_is_an_error_result(canned_http):
     canned_http.answers["*"] = (200, b"[" * 200000 + b"]" * 200000)
     res = pc.PromClient(canned_http.url).query("up")
     assert res.kind == "error" and "did not answer JSON" in res.text
+
+
+def test_one_tls_context_per_client_not_per_call(canned_http, monkeypatch):
+    # Building a context loads the system CA store: ~100 ms a call before (bench_prom_client.py).
+    from ansible.module_utils import urls  # pylint: disable=import-outside-toplevel
+    calls = []
+    real = urls.make_context
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(urls, "make_context", counting)
+    monkeypatch.setattr(pc, "make_context", counting, raising=False)
+    canned_http.answers["*"] = (200, {"status": "success", "data": {"resultType": "scalar", "result": [1, "1"]}})
+    client = pc.PromClient(canned_http.url)
+    for _call in range(3):
+        assert client.query("1").kind == "ok"
+    assert len(calls) == 1
