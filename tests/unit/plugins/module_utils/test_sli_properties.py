@@ -149,3 +149,42 @@ def test_preflight_validation_never_raises_anything_but_a_config_error(over):
         assert head in params, str(exc)
         return
     assert 0 < cfg["lookback"] <= 604800 and math.isfinite(cfg["connection"]["timeout"])
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        assert seconds >= 0 and math.isfinite(seconds)
+        self.now += seconds
+
+    def wall(self):
+        return 1_700_000_000.0 + self.now
+
+
+@PROPS
+@given(window=st.integers(1, 600), interval=st.integers(1, 120), cost=st.floats(0, 20),
+       outcomes=st.lists(st.sampled_from(sorted(OUTCOMES)), min_size=1, max_size=8))
+def test_the_watch_never_runs_past_its_window_plus_one_probe(window, interval, cost, outcomes):
+    interval = min(interval, window)
+    clock = _Clock()
+
+    class Client:  # pylint: disable=too-few-public-methods
+        calls = 0
+
+        def query(self, promql):
+            Client.calls += 1
+            clock.now += cost
+            outcome = outcomes[(Client.calls // len(SLIS)) % len(outcomes)]
+            return OUTCOMES["green" if outcome == "rejected" else outcome](promql)
+    result = sw.run_watch(Client(), SLIS, window, interval, clock=clock.monotonic, sleep=clock.sleep,
+                          wallclock=clock.wall)
+    probes = result["probes"]
+    assert probes and all(p["elapsed"] <= window + 1e-3 for p in probes)  # no probe starts after the window (3 decimals)
+    assert result["duration"] <= window + len(SLIS) * cost + 1e-3  # ends within one probe's cost of it
+    starts = [p["elapsed"] for p in probes]
+    assert all(b - a >= interval - 1e-3 for a, b in zip(starts, starts[1:]))
