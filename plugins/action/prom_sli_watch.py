@@ -2,8 +2,9 @@
 # Copyright: veza.infra contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin for veza.infra.prom_sli_watch: runs the SLI window on the controller and prints
-one line per probe while it runs. All logic lives in module_utils/prom_client.py, shared with the
-module; this file only validates the arguments, wires the progress callback and shapes the result.
+one line per probe while it runs. All logic lives in the private module_utils (_sli_watch,
+_sli_policy, _sli_report, _prom_client), shared with the module; this file only validates the
+arguments, wires the progress callback and shapes the result.
 """
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.veza.infra.plugins.module_utils.prom_client import (
+from ansible_collections.veza.infra.plugins.module_utils._sli_policy import threshold_text
+from ansible_collections.veza.infra.plugins.module_utils._sli_report import probe_line
+from ansible_collections.veza.infra.plugins.module_utils._sli_watch import (
     MUTUALLY_EXCLUSIVE,
     REQUIRED_TOGETHER,
     PromSliConfigError,
     argument_spec,
     execute,
-    probe_line,
-    threshold_text,
 )
 
 display = Display()

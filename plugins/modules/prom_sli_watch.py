@@ -11,7 +11,8 @@ short_description: Gate a canary on Prometheus SLIs over a time window
 version_added: 0.1.0
 description:
   - Watches Prometheus for O(window) seconds, probing every O(interval) seconds, and returns
-    RV(verdict=green) only when every probe stayed within its thresholds. The first probe over a
+    RV(verdict=green) only when every probe stayed within its thresholds and there is evidence
+    (the last probe and enough probes were green, see O(min_good_ratio)). The first probe over a
     threshold fails the task at once with the SLI, its value, the threshold, the query and the time.
   - By default it watches the runbook's two SLIs of the C(veza_gin_http_request_duration_seconds)
     histogram, with O(selector) merged into every vector selector. V(p95_latency) is the 0.95
@@ -30,11 +31,6 @@ description:
   - Read-only. In check mode it still runs the whole window and reports, and C(changed) is always
     false.
 options:
-  url:
-    description: Base URL of the Prometheus server, C(http://host[:port][/prefix]) or C(https://host[:port][/prefix]).
-    type: str
-    default: http://prom.lxd:9090
-    aliases: [prometheus_url]
   window:
     description: Length of the watch in seconds. The last probe runs at O(window).
     type: int
@@ -100,16 +96,13 @@ options:
   rate_range:
     description: Rate range R of the default queries as a PromQL duration (V(1m), V(90s)), instead of the computed one.
     type: str
-  timeout:
-    description: Timeout of each query, in seconds.
-    type: float
-    default: 10.0
   on_no_data:
     description:
       - What a probe without data (an empty vector or NaN, for example no traffic) does.
       - V(fail) makes the gate red after O(no_data_limit) consecutive no-data probes. A probe with
         data resets the count.
-      - V(ignore) keeps and counts such probes but never fails on them.
+      - V(ignore) keeps and counts such probes but does not fail on their number. They are not
+        evidence either. The window must still end on a green probe and meet O(min_good_ratio).
     type: str
     choices: [fail, ignore]
     default: fail
@@ -134,6 +127,18 @@ options:
     type: int
     default: 0
     version_added: 0.1.0
+  min_good_ratio:
+    description:
+      - Share of the window's probes that must be green for a V(green) verdict (V(0.5) is half),
+        above 0 and at most 1.
+      - Never green without evidence. A window that ran to its end is green only when its last
+        probe was green and at least this share of its probes (and at least one) were green.
+        Otherwise it is red, whatever O(error_limit), O(no_data_limit), O(on_no_data=ignore) or
+        O(failure_limit) tolerated on the way. An unreachable Prometheus, or one that fails only
+        the last probes, can never make the gate green.
+    type: float
+    default: 0.5
+    version_added: 0.1.0
   fail_on_red:
     description: Fail the task when the verdict is red. With V(false) the task succeeds and the caller reads RV(verdict).
     type: bool
@@ -143,25 +148,14 @@ options:
       - Write the result as JSON to this path, and a self-contained HTML page with an SVG chart of
         each SLI against its threshold next to it (same name, C(.html) instead of C(.json)).
       - Written on the controller when the action plugin runs, on the target otherwise. Its
-        directory must exist.
-    type: path
-  bearer_token:
-    description: Bearer token sent in the C(Authorization) header.
-    type: str
-  url_username:
-    description: User name for HTTP basic authentication.
-    type: str
-  url_password:
-    description: Password for HTTP basic authentication.
-    type: str
-  validate_certs:
-    description: Verify the TLS certificate of an C(https) O(url).
-    type: bool
-    default: true
-  ca_path:
-    description: PEM file of CA certificates used to verify an C(https) O(url).
+        directory must exist and be writable, and neither file may be a directory. This is checked
+        before the window starts.
+      - A report that cannot be written after the window (for example its directory was removed)
+        does not lose the result. The verdict stands, every probe is returned, and the error is in
+        RV(report_error) and a warning.
     type: path
 extends_documentation_fragment:
+  - veza.infra._prometheus
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 attributes:
@@ -309,11 +303,16 @@ report_html:
   description: HTML report with one SVG chart per SLI.
   returned: when O(report_path) is set
   type: str
+report_error:
+  description: Why the report could not be written after the window (the result is complete all the same).
+  returned: when writing the report failed
+  type: str
+  version_added: 0.1.0
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.veza.infra.plugins.module_utils.prom_client import (
+from ansible_collections.veza.infra.plugins.module_utils._sli_watch import (
     MUTUALLY_EXCLUSIVE,
     REQUIRED_TOGETHER,
     PromSliConfigError,

@@ -20,12 +20,14 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.parse
 import urllib.request
+import warnings
 
 import pytest
 from loadgen import LoadGen
+
+# tests/conftest.py (loaded first by pytest; imported by the benches) installs the collection loader.
+from ansible_collections.veza.infra.plugins.module_utils._prom_client import PromClient
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STAND_IN = os.path.join(ROOT, "tests", "fixtures", "veza_api", "veza_api.py")
@@ -96,12 +98,74 @@ class StandIn:
         self.log.close()
 
 
-class Prometheus:
-    """A real Prometheus on loopback scraping ``targets`` every SCRAPE_INTERVAL seconds."""
+def bcrypt_hash(password, cost=4):
+    """A bcrypt hash for Prometheus's basic_auth_users, from libxcrypt (crypt(3), $2b$), with no
+    extra package. Cost 4, the minimum, keeps each authenticated request fast in tests."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt  # pylint: disable=import-outside-toplevel,deprecated-module
+    hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=2 ** cost))
+    assert hashed and hashed.startswith("$2"), "this libcrypt has no bcrypt"
+    return hashed
 
-    def __init__(self, targets, workdir):
+
+class WebConfig:
+    """Prometheus's --web.config.file: TLS with a throw-away CA (openssl CLI) and basic auth.
+
+    ``ca`` is the CA's PEM (what a client passes as ca_path); ``users`` the accepted
+    user -> password pairs. The server certificate is for 127.0.0.1 and localhost.
+    """
+
+    def __init__(self, workdir, users=None, tls=True):
+        self.dir = tempfile.mkdtemp(prefix="webcfg-", dir=workdir)
+        self.users = dict(users if users is not None else {"veza-canary": "s3cret-pw"})
+        self.tls = tls
+        self.ca = os.path.join(self.dir, "ca.pem")
+        self.path = os.path.join(self.dir, "web.yml")
+        lines = []
+        if tls:
+            self._certs()
+            lines += ["tls_server_config:", "  cert_file: %s" % os.path.join(self.dir, "server.pem"),
+                      "  key_file: %s" % os.path.join(self.dir, "server.key")]
+        if self.users:
+            lines.append("basic_auth_users:")
+            lines += ["  %s: '%s'" % (user, bcrypt_hash(pw)) for user, pw in self.users.items()]
+        with open(self.path, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+
+    def _openssl(self, *args):
+        subprocess.run(["openssl"] + list(args), cwd=self.dir, check=True, capture_output=True, timeout=30)
+
+    def _certs(self):
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        self._openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+                      "-subj", "/CN=veza test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+                      "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        self._openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+        with open(os.path.join(self.dir, "san.ext"), "w", encoding="utf-8") as fh:
+            fh.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+        self._openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                      "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
+
+    def client_options(self, user=None):
+        """The PromClient / module options that get through: ca_path and the first user."""
+        opts = {"ca_path": self.ca} if self.tls else {}
+        if self.users:
+            name = user or sorted(self.users)[0]
+            opts.update(url_username=name, url_password=self.users[name])
+        return opts
+
+
+class Prometheus:
+    """A real Prometheus on loopback scraping ``targets`` every SCRAPE_INTERVAL seconds; with
+    ``web`` (a WebConfig), behind TLS and/or basic auth (``--web.config.file``)."""
+
+    def __init__(self, targets, workdir, web=None):
         self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.web = web
+        self.url = "%s://127.0.0.1:%d" % ("https" if web is not None and web.tls else "http", self.port)
+        # The collection's one Prometheus client, as the modules use it.
+        self.client = PromClient(self.url, timeout=5, **(web.client_options() if web is not None else {}))
         self.dir = tempfile.mkdtemp(prefix="prom-", dir=workdir)
         config = os.path.join(self.dir, "prometheus.yml")
         with open(config, "w", encoding="utf-8") as fh:
@@ -111,7 +175,8 @@ class Prometheus:
         self.log = open(os.path.join(self.dir, "prometheus.log"), "wb")  # pylint: disable=consider-using-with
         self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
             [PROMETHEUS, "--config.file=" + config, "--storage.tsdb.path=" + os.path.join(self.dir, "data"),
-             "--web.listen-address=127.0.0.1:%d" % self.port, "--log.level=warn"],
+             "--web.listen-address=127.0.0.1:%d" % self.port, "--log.level=warn"]
+            + (["--web.config.file=" + web.path] if web is not None else []),
             stdout=self.log, stderr=subprocess.STDOUT)
         try:
             wait_until(self._ready, 30, what="prometheus on %s" % self.url)
@@ -122,28 +187,16 @@ class Prometheus:
     def _ready(self):
         if self.proc.poll() is not None:
             raise RuntimeError("prometheus exited with %s, see %s" % (self.proc.returncode, self.log.name))
-        try:
-            with urllib.request.urlopen(self.url + "/-/ready", timeout=1) as resp:
-                return resp.status == 200
-        except OSError:
-            return False
+        return self.client.query("vector(1)").kind == "ok"
 
     def query(self, promql):
-        """Raw /api/v1/query answer (also for errors): the decoded JSON."""
-        data = urllib.parse.urlencode({"query": promql}).encode()
-        try:
-            with urllib.request.urlopen(self.url + "/api/v1/query", data=data, timeout=5) as resp:
-                return json.load(resp)
-        except urllib.error.HTTPError as exc:
-            return json.load(exc)
+        """One instant query through the collection's client: a PromResult (ok/empty/nan/error)."""
+        return self.client.query(promql)
 
     def value(self, promql):
         """First sample value of a query, or None without data."""
-        answer = self.query(promql)
-        result = (answer.get("data") or {}).get("result") or []
-        if answer.get("status") != "success" or not result:
-            return None
-        return float(result[0]["value"][1])
+        res = self.client.query(promql)
+        return res.values[0] if res.kind == "ok" else None
 
     def stop(self):
         _stop(self.proc)

@@ -150,23 +150,25 @@ def test_prometheus_stopped_mid_window_hits_error_limit(prom_lab, make_prometheu
 def test_promql_rejected_before_the_window_with_prometheus_text(prom_lab):
     bad = "sum(rate(veza_gin_http_request_duration_seconds_count[1m])"
     expected = prom_lab.prometheus.query(bad)
-    assert expected["status"] == "error"
+    assert expected.kind == "error" and expected.rejected
     runner = Run(base_args(prom_lab, slis=[{"name": "broken", "query": bad, "max": 1}]))
     rc, res = runner.wait(60)
     assert rc != 0 and res["probes"] == [] and res["duration"] == 0
-    assert expected["error"] in res["msg"] and "before the window started" in res["msg"]
+    assert expected.text in res["msg"] and "before the window started" in res["msg"]
     assert runner.probe_lines() == []
 
 
-@pytest.mark.parametrize("on_no_data,verdict,statuses", [
-    ("fail", "red", ["no_data", "no_data"]),
-    ("ignore", "green", ["no_data", "no_data"]),
+@pytest.mark.parametrize("on_no_data,verdict,statuses,reason", [
+    ("fail", "red", ["no_data", "no_data"], "no data for 2 consecutive probes"),
+    # #14 item 1: ignoring quiet probes never makes a window of nothing but no-data green
+    ("ignore", "red", ["no_data", "no_data"], "no evidence for green: the window ended on a no_data probe"),
 ])
-def test_no_data_policy(prom_lab, on_no_data, verdict, statuses):
+def test_no_data_policy(prom_lab, on_no_data, verdict, statuses, reason):
     rc, res = run(base_args(prom_lab, selector='instance="127.0.0.1:1"', window=1, interval=1, on_no_data=on_no_data))
     assert res["verdict"] == verdict and (rc != 0) == (verdict == "red")
     assert [p["status"] for p in res["probes"]] == statuses
     assert res["probes"][0]["sli_status"] == {"p95_latency": "empty", "error_rate": "empty"}
+    assert reason in res["msg"]
 
 
 def test_bad_input_fails_with_field_and_fix(prom_lab):

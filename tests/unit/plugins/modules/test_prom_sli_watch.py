@@ -5,16 +5,20 @@
 fails with a message (no traceback), a short window against a canned Prometheus API answers."""
 from __future__ import annotations
 
+import socket
+
 import pytest
 import yaml
 
-from ansible_collections.veza.infra.plugins.module_utils import prom_client
+from ansible_collections.veza.infra.plugins.module_utils import _sli_watch
 from ansible_collections.veza.infra.plugins.modules import prom_sli_watch
+from ansible_collections.veza.infra.tests.unit.plugins.modules.prom_docs import documented_options
 
 
 def test_documentation_matches_argument_spec():
-    doc = yaml.safe_load(prom_sli_watch.DOCUMENTATION)
-    spec = prom_client.argument_spec()
+    doc, options = documented_options(prom_sli_watch)
+    doc["options"] = options
+    spec = _sli_watch.argument_spec()
     assert sorted(doc["options"]) == sorted(spec)
     for name, opt in spec.items():
         assert doc["options"][name]["type"] == opt["type"], name
@@ -66,3 +70,40 @@ def test_red_fails_unless_fail_on_red_is_false(run_module, canned_http):
     assert out["msg"].startswith("SLI p95_latency breached its threshold: 0.9 > max 0.5")
     code, out = run_module(prom_sli_watch, _args(canned_http, fail_on_red=False))
     assert code == 0 and not out.get("failed") and out["verdict"] == "red"
+
+
+def _closed_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_prometheus_is_never_green(run_module):
+    # #14 item 1: two error probes below error_limit=3 used to end "green ... recovered"
+    args = {"url": "http://127.0.0.1:%d" % _closed_port(), "window": 1, "interval": 1, "min_window": 0,
+            "slis": [{"name": "zero", "query": "vector(0)", "max": 1}]}
+    code, out = run_module(prom_sli_watch, args)
+    assert code == 1 and out["failed"] is True and out["verdict"] == "red"
+    assert [p["status"] for p in out["probes"]] == ["error", "error"]
+    assert "no evidence" in out["msg"]
+
+
+@pytest.mark.parametrize("args,needle", [
+    ({"timeout": float("inf")}, "timeout: must be a positive, finite number"),
+    ({"timeout": 1e308}, "timeout: must be a positive, finite number"),
+    ({"timeout": float("nan")}, "timeout: must be a positive, finite number"),
+    ({"p95_threshold": float("nan")}, "p95_threshold: must be a finite"),
+])
+def test_non_finite_numbers_fail_without_traceback(run_module, canned_http, args, needle):
+    canned_http.answers["*"] = _vector("0.001")
+    code, out = run_module(prom_sli_watch, _args(canned_http, **args))
+    assert code == 1 and needle in out["msg"]
+    assert "exception" not in out and out["probes"] == []
+
+
+def test_malformed_answer_is_an_error_probe_not_a_traceback(run_module, canned_http):
+    canned_http.answers["*"] = (200, {"status": "success", "data": [1]})
+    code, out = run_module(prom_sli_watch, _args(canned_http))
+    assert code == 1 and "exception" not in out and out["verdict"] == "red"
+    assert out["probes"][0]["status"] == "error"
+    assert "malformed Prometheus answer" in out["probes"][0]["errors"]["p95_latency"]
