@@ -94,7 +94,7 @@ def test_drain_timeout_with_shutdown_sessions_kills(lab, run_module):  # noqa: F
     assert any(c.startswith("shutdown sessions server api_pool/s1") for c in res["commands"])
     held.join(5)
     assert held.result[0] != 200  # the client saw its session cut
-    assert lab.stat_row(BE, "s1")["scur"] == "0"
+    assert lab.stat_row(BE, "s1")["scur"] == 0
 
 
 def test_maint_with_shutdown_sessions(lab, run_module):  # noqa: F811
@@ -175,7 +175,7 @@ def test_check_mode_changes_nothing(lab, run_module):  # noqa: F811
     assert res["diff"]["after"] == {"admin_state": "maint", "weight": 50, "health_check": "disabled",
                                     "agent_check": "none"}
     row = lab.stat_row(BE, "s1")
-    assert (row["status"], row["uweight"], row["check_status"]) == ("UP", "100", "L7OK")
+    assert (row["status"], row["uweight"], row["check_status"]) == ("UP", 100, "L7OK")
     noop = run_module(args(lab, state="ready"), check=True)
     assert noop["changed"] is False and noop["commands"] == []
 
@@ -183,7 +183,7 @@ def test_check_mode_changes_nothing(lab, run_module):  # noqa: F811
 def test_diff_on_real_change(lab, run_module):  # noqa: F811
     res = run_module(args(lab, state="drain", weight=30), diff=True)
     assert res["diff"]["before"]["admin_state"] == "ready" and res["diff"]["after"]["admin_state"] == "drain"
-    assert res["diff"]["after"]["weight"] == 30 and lab.stat_row(BE, "s1")["uweight"] == "30"
+    assert res["diff"]["after"]["weight"] == 30 and lab.stat_row(BE, "s1")["uweight"] == 30
 
 
 # -- weight, checks --------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def test_weight_idempotent_absolute_and_percent(lab, run_module):  # noqa: F811
     assert run_module(args(lab, state="ready", weight="50"))["changed"] is False  # 50 == 50% of 100
     assert run_module(args(lab, state="ready", weight="50%"))["changed"] is False
     res = run_module(args(lab, state="ready", weight="100%"))
-    assert res["changed"] is True and lab.stat_row(BE, "s1")["uweight"] == "100"
+    assert res["changed"] is True and lab.stat_row(BE, "s1")["uweight"] == 100
 
 
 def test_health_toggle(lab, run_module):  # noqa: F811
@@ -205,7 +205,7 @@ def test_health_toggle(lab, run_module):  # noqa: F811
 
 
 def test_ready_waits_for_health_checks(lab, run_module):  # noqa: F811
-    lab.cli("set server api_pool/s2 state maint")
+    lab.rt.set_server_state("api_pool", "s2", "maint")
     lab.backends["s2"].healthy = False
     res = run_module(args(lab, server="s2", state="ready", wait_timeout=2))
     assert res["failed"] is True and res["changed"] is True
@@ -218,7 +218,7 @@ def test_ready_waits_for_health_checks(lab, run_module):  # noqa: F811
 
 
 def test_ready_without_checks_says_so(lab, run_module):  # noqa: F811
-    lab.cli("set server nocheck_pool/n1 state maint")
+    lab.rt.set_server_state("nocheck_pool", "n1", "maint")
     res = run_module(args(lab, backend="nocheck_pool", server="n1", state="ready"))
     assert not res.get("failed"), res
     assert res["changed"] is True and res["waited"] is False

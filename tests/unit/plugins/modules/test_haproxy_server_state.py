@@ -1,12 +1,15 @@
 # Copyright: (c) 2026, veza.infra maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""haproxy_server_state decisions: what is sent for each before-state x wanted state, changed, check mode."""
+"""haproxy_server_state decisions (module_utils/_drain.py): what is sent for each before-state x wanted
+state, changed, check mode. The recording runtime is the real client with its transport replaced, so
+every command goes out through the client's write methods (set_server_state, set_weight, ...)."""
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.veza.infra.plugins.modules import haproxy_server_state as m
+from ansible_collections.veza.infra.plugins.module_utils import _drain as m
+from ansible_collections.veza.infra.plugins.module_utils._haproxy import HAProxyRuntime
 
 STATES = ("ready", "drain", "maint")
 
@@ -120,7 +123,7 @@ def test_drain_watch_queue_counts_and_zero_settle():
 
 
 # -- the task with a recording runtime (no HAProxy: decisions only; integration tests use the real one)
-class _Exit(Exception):
+class _Exit(BaseException):  # like SystemExit: not caught by the task's own error handling
     def __init__(self, failed, result):
         super().__init__(result.get("msg"))
         self.failed, self.result = failed, result
@@ -145,10 +148,12 @@ class FakeModule:
         raise _Exit(True, dict(kw, msg=msg))
 
 
-class RecordingRuntime:
-    """Plays a scripted sequence of server views and records what the task sends."""
+class RecordingRuntime(HAProxyRuntime):
+    """Plays a scripted sequence of server views and records what the task sends (through the
+    client's write methods, which end in ``execute``)."""
 
-    def __init__(self, views, level="admin"):
+    def __init__(self, views, level="admin"):  # pylint: disable=super-init-not-called
+        self.address = "/x.sock"
         self.views = list(views)
         self.sent = []
         self.level = level

@@ -1,7 +1,7 @@
 # Copyright: (c) 2026, veza.infra maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""haproxy_runtime: parsers on text captured from HAProxy 2.6.12, addresses, errors, transport."""
+"""_haproxy (the runtime API client): parsers on text captured from HAProxy 2.6.12, addresses, errors, transport."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from ansible_collections.veza.infra.plugins.module_utils import haproxy_runtime as hr
+from ansible_collections.veza.infra.plugins.module_utils import _haproxy as hr
 
 # Captured on this machine from HAProxy 2.6.12 (tests/integration/haproxy_lab.py config):
 # api_pool/s1 in DRAIN holding one request, api_pool/s2 in MAINT, static_pool/st1 at weight 0%.
