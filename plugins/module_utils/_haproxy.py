@@ -70,10 +70,11 @@ SERVER_STATES = ("ready", "drain", "maint")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 _WEIGHT_RE = re.compile(r"^\s*([0-9]+)\s*(%?)\s*$", re.ASCII)   # ASCII digits only: "\u0665" is not 5
 _INT_RE = re.compile(r"^-?[0-9]+$", re.ASCII)
-# balance algorithms that only take weights 0% and 100% (no BE_LB_PROP_DYN in HAProxy 2.6, whatever
-# the hash-type); map-based hashes (source, uri, hdr, ...) are static too, unless hash-type consistent,
-# which "show stat" does not tell: for those HAProxy's answer is the judge.
-STATIC_ALGOS = frozenset(("static-rr", "first"))
+# balance algorithms that only take weights 0% and 100% whatever the hash-type (no BE_LB_PROP_DYN;
+# measured on HAProxy 2.6.12: static-rr refuses "set weight x/y 5", first accepts it); map-based hashes
+# (source, uri, hdr, ...) are static too, unless hash-type consistent, which "show stat" does not tell:
+# for those HAProxy's answer is the judge.
+STATIC_ALGOS = frozenset(("static-rr",))
 HASH_ALGOS = frozenset(("source", "uri", "url_param", "hdr", "rdp-cookie"))
 
 # show stat columns that stay strings even when they look numeric

@@ -50,10 +50,10 @@ options:
   weight:
     description:
       - Weight to set, absolute (V(0) to V(256)) or relative to the weight in the configuration
-        (V(50%)), ASCII digits only. Backends with a static algorithm (C(balance static-rr), C(first),
+        (V(50%)), ASCII digits only. Backends with a static algorithm (C(balance static-rr),
         or a map-based hash such as C(balance source)) only accept V(0%) and V(100%): for C(static-rr)
-        and C(first) the task refuses before sending anything (in check mode too); for hashes HAProxy's
-        refusal is reported as it is, saying whether anything was changed.
+        the task refuses before sending anything (in check mode too); for hashes HAProxy's
+        refusal is reported as it is, saying whether anything was changed. C(balance first) takes any weight.
       - Compared with the server's current user weight for idempotence.
     type: str
   health:
@@ -137,7 +137,7 @@ attributes:
       - Reads the server's state and reports what would change and every command the real run would send
         (C(shutdown sessions server) included when O(state=maint) and O(shutdown_sessions=true) meet sessions
         in flight); sends none.
-      - A weight HAProxy refuses on a static algorithm (C(balance static-rr) or C(first)) fails the same way
+      - A weight HAProxy refuses on C(balance static-rr) fails the same way
         as the real run.
   diff_mode:
     support: full

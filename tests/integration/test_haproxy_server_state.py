@@ -298,3 +298,67 @@ def test_haproxy_refusal_reported(lab, run_module):  # noqa: F811
     assert res["failed"] is True and "static LB algorithm" in res["msg"]
     res = run_module(args(lab, backend="nocheck_pool", server="n1", state="ready", health=True))
     assert res["failed"] is True and "has no health check" in res["msg"] and res["changed"] is False
+
+
+# -- hostile input (#14 items 6-9) on the real HAProxy ----------------------------------------------
+@pytest.mark.parametrize("bad, needle", [
+    (dict(wait_interval="nan"), "wait_interval must be a finite number"),
+    (dict(wait_interval="inf", wait_timeout=2), "wait_interval must be a finite number"),
+    (dict(wait_timeout="nan"), "wait_timeout must be a finite number"),
+    (dict(socket_timeout="nan"), "socket_timeout must be a finite number"),
+    (dict(socket_timeout=1e308), "socket_timeout must be at most 3600"),
+    (dict(wait_interval=1e9, wait_timeout=2), "wait_interval must be at most 86400"),
+    (dict(wait_timeout=True), "wait_timeout must be a number of seconds, got the boolean True"),
+    (dict(wait_timeout=0.1, drain_settle=1), "shorter than drain_settle"),
+    (dict(state="ready", weight="\u0665"), "must be an integer 0-256"),
+])
+def test_hostile_numbers_refused_nothing_sent(lab, run_module, bad, needle):  # noqa: F811
+    res = run_module(args(lab, **bad))
+    assert res["failed"] is True and needle in res["msg"], res["msg"]
+    assert res["changed"] is False and res["commands"] == []
+    assert _unchanged(lab)
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_weight_on_static_rr_fails_unchanged(lab, run_module, check):  # noqa: F811
+    res = run_module(args(lab, backend="srr_pool", server="r1", state="drain", weight=5), check=check)
+    assert res["failed"] is True and res["changed"] is False, res
+    assert "static LB algorithm" in res["msg"] and "nothing was changed" in res["msg"]
+    row = lab.stat_row("srr_pool", "r1")
+    assert (row["status"], row["uweight"]) == ("no check", 10)   # neither drained nor reweighted
+    # HAProxy itself refuses the same command: the prediction is not stricter than HAProxy
+    with pytest.raises(Exception, match="static LB algorithm"):
+        lab.rt.set_weight("srr_pool", "r1", 5)
+    assert run_module(args(lab, backend="srr_pool", server="r1", state="ready", weight="0%"))["changed"] is True
+
+
+def test_weight_on_first_is_accepted(lab, run_module):  # noqa: F811
+    """balance first takes any weight on HAProxy 2.6 (measured): no refusal predicted there."""
+    res = run_module(args(lab, backend="first_pool", server="f1", state="ready", weight=5), check=True)
+    assert not res.get("failed") and res["changed"] is True, res
+    res = run_module(args(lab, backend="first_pool", server="f1", state="ready", weight=5))
+    assert not res.get("failed") and res["changed"] is True and lab.stat_row("first_pool", "f1")["uweight"] == 5
+
+
+def test_haproxy_refusal_on_hash_says_nothing_changed(lab, run_module):  # noqa: F811
+    res = run_module(args(lab, backend="static_pool", server="st1", state="ready", weight=5))
+    assert res["failed"] is True and res["changed"] is False
+    assert "static LB algorithm" in res["msg"] and "nothing was changed" in res["msg"]
+    res = run_module(args(lab, backend="static_pool", server="st1", state="drain", weight=5, wait=False))
+    assert res["failed"] is True and res["changed"] is False   # the weight goes before the drain: refused first
+    assert status(lab, "st1", backend="static_pool") == "no check"
+
+
+def test_check_mode_lists_shutdown_sessions_like_the_real_run(lab, run_module):  # noqa: F811
+    held = HeldRequest(lab, "s2", 8)
+    held.start()
+    held.wait_open()
+    predicted = run_module(args(lab, server="s2", state="maint", shutdown_sessions=True), check=True)
+    assert predicted["commands"] == ["set server api_pool/s2 state maint", "shutdown sessions server api_pool/s2"]
+    assert predicted["after"]["status"] == "MAINT" and predicted["after"]["admin_flags"] == ["FMAINT"]
+    assert status(lab, "s2") == "UP" and lab.stat_row(BE, "s2")["scur"] == 1
+    real = run_module(args(lab, server="s2", state="maint", shutdown_sessions=True, wait_timeout=5))
+    held.join(10)
+    assert real["commands"] == predicted["commands"]
+    assert real["after"]["status"] == predicted["after"]["status"]
+    assert real["after"]["admin_flags"] == predicted["after"]["admin_flags"]
