@@ -167,13 +167,32 @@ age_source:
   sample: created
 """
 
+import json
+import sys
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.veza.infra.plugins.module_utils._deploy_lock import apply
 
 
 def main():
-    module = AnsibleModule(
+    try:
+        module = _module()
+    except OverflowError as exc:  # ansible-core's int conversion of "inf" raises instead of failing
+        print(json.dumps(dict(failed=True, changed=False, msg="stale_after, pid and pid_start must be whole numbers, "
+                              "not infinite (%s); the lock was not touched" % exc)))
+        sys.exit(1)
+    failed, result, warnings = apply(module.params, check_mode=module.check_mode)
+    for warning in warnings:
+        module.warn(warning)
+    result["run_id"] = module.params["run_id"]
+    if failed:
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+def _module():
+    return AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", default="/var/lib/veza/canary.lock"),
             state=dict(type="str", default="present", choices=["present", "absent", "query"]),
@@ -191,13 +210,6 @@ def main():
         ),
         supports_check_mode=True,
     )
-    failed, result, warnings = apply(module.params, check_mode=module.check_mode)
-    for warning in warnings:
-        module.warn(warning)
-    result["run_id"] = module.params["run_id"]
-    if failed:
-        module.fail_json(**result)
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

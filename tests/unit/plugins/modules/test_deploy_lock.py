@@ -286,3 +286,10 @@ def test_run_identity_is_stable_and_real():
     assert a["controller"] == socket.gethostname() and a["pid"] > 1
     assert a["run_id"].startswith("%s-%d-" % (a["controller"], a["pid"]))
     assert dl.holder_alive(a["pid"], a["pid_start"]) is True
+
+
+@pytest.mark.parametrize("field", ["stale_after", "pid", "pid_start"])
+def test_infinite_integer_refused_without_traceback(run, tmp_path, field):
+    """Found by the property test: ansible-core raises OverflowError converting 'INF' to int."""
+    res = run(path=str(tmp_path / "canary.lock"), owner="a@b", run_id="r", **{field: "INF"})
+    assert res.failed and field in res.result["msg"] and not (tmp_path / "canary.lock").exists()
