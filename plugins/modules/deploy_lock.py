@@ -18,7 +18,7 @@ description:
     replaces only the very lock that was seen, never one a concurrent run has just taken. A new lock
     is written to a temp file and put in place with C(link) (never overwrites) or C(rename). Tested with
     20 concurrent processes per round, fresh, stale and forced, also with the temp-file write slowed.
-  - The action plugin runs on the controller first. It computes what the module records: the
+  - The action plugin runs on the controller first. It computes what the module records - the
     controller host name, the C(ansible-playbook) PID (the worker's parents in C(/proc)) and its start
     time, and the run id from them. When the lock is held by a run of this same controller whose
     process is gone, it takes the lock over with a warning (O(dead_holder)), without C(ps) or C(kill)

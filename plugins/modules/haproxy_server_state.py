@@ -51,7 +51,7 @@ options:
     description:
       - Weight to set, absolute (V(0) to V(256)) or relative to the weight in the configuration
         (V(50%)), ASCII digits only. Backends with a static algorithm (C(balance static-rr),
-        or a map-based hash such as C(balance source)) only accept V(0%) and V(100%): for C(static-rr)
+        or a map-based hash such as C(balance source)) only accept V(0%) and V(100%) - for C(static-rr)
         the task refuses before sending anything (in check mode too); for hashes HAProxy's
         refusal is reported as it is, saying whether anything was changed. C(balance first) takes any weight.
       - Compared with the server's current user weight for idempotence.
