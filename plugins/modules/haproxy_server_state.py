@@ -152,7 +152,7 @@ notes:
     be changed through its own state; RV(before.admin_flags) shows C(IMAINT), C(IDRAIN) or C(RMAINT).
   - Runs once per task; with several HAProxy hosts, run the task on each.
   - Bad arguments (names, weight, durations that are not finite numbers or are booleans) fail before
-    anything is sent. A failure after a command went out reports RV(changed=true), the commands sent
+    anything is sent. A failure after a command went out reports C(changed=true), the commands sent
     and the state the server was left in; a command HAProxy refused is not counted as a change.
 seealso:
   - name: HAProxy management guide, runtime API
