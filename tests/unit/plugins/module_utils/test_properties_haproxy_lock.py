@@ -18,9 +18,9 @@ from ansible_collections.veza.infra.plugins.module_utils import _haproxy
 from ansible_collections.veza.infra.plugins.modules import deploy_lock as lock_module
 from ansible_collections.veza.infra.plugins.modules import haproxy_server_state as hss_module
 
-settings.register_profile("veza", max_examples=60, deadline=None, derandomize=bool(os.environ.get("CI")),
-                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-settings.load_profile("veza")
+# Per test (not a global profile): bounded, no example database in the tree, a fixed seed in CI.
+BOUNDED = settings(max_examples=60, deadline=None, derandomize=bool(os.environ.get("CI")), database=None,
+                   suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 ANY = st.one_of(st.none(), st.booleans(), st.integers(-10 ** 6, 10 ** 6),
                 st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8),
@@ -41,6 +41,7 @@ def sent(monkeypatch):
     return sent_cmds
 
 
+@BOUNDED
 @given(extra=st.dictionaries(st.sampled_from(["wait_interval", "wait_timeout", "socket_timeout", "drain_settle",
                                                "drain_grace", "weight", "state", "backend", "server", "wait",
                                                "drain_then_maint", "shutdown_sessions", "health"]),
@@ -60,6 +61,7 @@ def test_server_state_validation_never_escapes_nothing_sent_on_failure(run_modul
             assert math.isfinite(value) and (value > low if strict else value >= low) and value <= high
 
 
+@BOUNDED
 @given(extra=st.dictionaries(st.sampled_from(["run_id", "owner", "state", "stale_after", "pid", "pid_start",
                                                "force", "break_stale", "run_started_ago", "dead_holder"]),
                              ANY, max_size=5))
@@ -86,6 +88,7 @@ STATES = st.sampled_from(["ready", "drain", "maint"])
 WEIGHTS = st.one_of(st.none(), st.integers(0, 256), st.integers(0, 300).map(lambda n: "%d%%" % n))
 
 
+@BOUNDED
 @given(before=STATES, wanted=STATES, weight=WEIGHTS, health=st.sampled_from([None, True, False]),
        agent=st.sampled_from([None, True, False]), dtm=st.booleans(), current_w=st.integers(0, 256),
        initial=st.integers(0, 256), hc=st.sampled_from(["enabled", "disabled", "none"]))
@@ -114,6 +117,7 @@ LOCKS = st.one_of(st.just({}), st.fixed_dictionaries({"run_id": st.sampled_from(
                                                        "owner": st.text(max_size=4)}))
 
 
+@BOUNDED
 @given(current=LOCKS, state=st.sampled_from(["present", "absent", "query"]), force=st.booleans(),
        break_stale=st.booleans(), age=st.floats(0, 10 ** 5), stale_after=st.integers(1, 10 ** 4),
        dead=st.sampled_from([None, "other", "x"]), started=st.one_of(st.none(), st.floats(0, 10 ** 5)))
@@ -140,6 +144,7 @@ def test_lock_decision(current, state, force, break_stale, age, stale_after, dea
         assert d["action"] == "keep"
 
 
+@BOUNDED
 @given(created=st.one_of(ANY, st.floats(-1e12, 1e12)), mtime=st.one_of(st.none(), st.floats(-1e12, 1e12)),
        now=st.floats(1e9, 2e9))
 def test_lock_age_total(created, mtime, now):
@@ -202,6 +207,7 @@ class _Runtime(_haproxy.HAProxyRuntime):
             self.state = command.rsplit(" ", 1)[1]
 
 
+@BOUNDED
 @given(wait_timeout=st.floats(0, 50), interval=st.floats(0.001, 1e6), settle=st.floats(0, 5),
        grace=st.floats(0, 50), dtm=st.booleans(), shutdown=st.booleans(), wanted=STATES,
        scur=st.lists(st.integers(0, 3), min_size=1, max_size=30))
