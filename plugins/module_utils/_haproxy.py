@@ -608,7 +608,7 @@ class HAProxyRuntime:
         Never sleeps past the deadline: the last sleep is cut to what is left of ``timeout``.
         """
         timeout = check_seconds(timeout, "timeout")
-        interval = check_seconds(interval, "interval", strict=True, maximum=86400)
+        interval = check_seconds(interval, "interval", strict=True)
         deadline = clock() + timeout
         while True:
             view = self.server(backend, server)
