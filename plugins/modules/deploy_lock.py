@@ -167,21 +167,37 @@ age_source:
   sample: created
 """
 
-import json
-import sys
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.veza.infra.plugins.module_utils._deploy_lock import apply
+
+
+ARGUMENTS = dict(
+    path=dict(type="path", default="/var/lib/veza/canary.lock"),
+    state=dict(type="str", default="present", choices=["present", "absent", "query"]),
+    owner=dict(type="str"),
+    run_id=dict(type="str"),
+    controller=dict(type="str"),
+    pid=dict(type="int"),
+    pid_start=dict(type="int"),
+    purpose=dict(type="str", default=""),
+    stale_after=dict(type="int", default=7200),
+    break_stale=dict(type="bool", default=False),
+    force=dict(type="bool", default=False),
+    dead_holder=dict(type="str"),
+    run_started_ago=dict(type="float"),
+)
 
 
 def main():
     try:
         module = _module()
     except OverflowError as exc:  # ansible-core's int conversion of "inf" raises instead of failing
-        print(json.dumps(dict(failed=True, changed=False, msg="stale_after, pid and pid_start must be whole numbers, "
-                              "not infinite (%s); the lock was not touched" % exc)))
-        sys.exit(1)
+        # fail through a module whose options are all raw (nothing to convert, nothing to overflow)
+        raw = AnsibleModule(argument_spec=dict((name, dict(type="raw")) for name in ARGUMENTS),
+                            supports_check_mode=True)
+        raw.fail_json(msg="stale_after, pid and pid_start must be whole numbers, not infinite (%s); the lock was "
+                          "not touched" % exc, changed=False)
     failed, result, warnings = apply(module.params, check_mode=module.check_mode)
     for warning in warnings:
         module.warn(warning)
@@ -193,21 +209,7 @@ def main():
 
 def _module():
     return AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", default="/var/lib/veza/canary.lock"),
-            state=dict(type="str", default="present", choices=["present", "absent", "query"]),
-            owner=dict(type="str"),
-            run_id=dict(type="str"),
-            controller=dict(type="str"),
-            pid=dict(type="int"),
-            pid_start=dict(type="int"),
-            purpose=dict(type="str", default=""),
-            stale_after=dict(type="int", default=7200),
-            break_stale=dict(type="bool", default=False),
-            force=dict(type="bool", default=False),
-            dead_holder=dict(type="str"),
-            run_started_ago=dict(type="float"),
-        ),
+        argument_spec=dict(ARGUMENTS),
         supports_check_mode=True,
     )
 
