@@ -145,8 +145,8 @@ def decide(current, p, age):
         # it (20 concurrent forcers would otherwise each take it from the previous one).
         return dict(out, action="refuse",
                     msg="deploy lock %s was taken %d s ago, after this run started (%d s ago): force=true only breaks a "
-                        "lock older than the run. Held by %s." % (path, int(age), int(started_ago),
-                                                                 describe(current, age)))
+                        "lock older than the run. Held by %s."
+                        % (path, int(age), int(started_ago), describe(current, age)))
     if p.get("force") or (stale and p.get("break_stale")):
         return dict(out, action="takeover", previous=current,
                     warn="taking over the deploy lock held by %s" % describe(current, age))

@@ -41,11 +41,14 @@ def sent(monkeypatch):
     return sent_cmds
 
 
+SERVER_STATE_OPTIONS = ["wait_interval", "wait_timeout", "socket_timeout", "drain_settle", "drain_grace", "weight",
+                        "state", "backend", "server", "wait", "drain_then_maint", "shutdown_sessions", "health"]
+LOCK_OPTIONS = ["run_id", "owner", "state", "stale_after", "pid", "pid_start", "force", "break_stale",
+                "run_started_ago", "dead_holder"]
+
+
 @BOUNDED
-@given(extra=st.dictionaries(st.sampled_from(["wait_interval", "wait_timeout", "socket_timeout", "drain_settle",
-                                               "drain_grace", "weight", "state", "backend", "server", "wait",
-                                               "drain_then_maint", "shutdown_sessions", "health"]),
-                             st.one_of(ANY, NUMS), max_size=5))
+@given(extra=st.dictionaries(st.sampled_from(SERVER_STATE_OPTIONS), st.one_of(ANY, NUMS), max_size=5))
 def test_server_state_validation_never_escapes_nothing_sent_on_failure(run_module, sent, extra):
     args = dict(backend="api_pool", server="s2", state="drain", socket="/nonexistent/x.sock")
     args.update(extra)
@@ -62,9 +65,7 @@ def test_server_state_validation_never_escapes_nothing_sent_on_failure(run_modul
 
 
 @BOUNDED
-@given(extra=st.dictionaries(st.sampled_from(["run_id", "owner", "state", "stale_after", "pid", "pid_start",
-                                               "force", "break_stale", "run_started_ago", "dead_holder"]),
-                             ANY, max_size=5))
+@given(extra=st.dictionaries(st.sampled_from(LOCK_OPTIONS), ANY, max_size=5))
 def test_deploy_lock_validation_never_escapes(run_module, tmp_path_factory, extra):
     path = tmp_path_factory.mktemp("lock") / "canary.lock"
     args = dict(path=str(path), owner="a@b", run_id="r1")
@@ -78,8 +79,8 @@ def test_deploy_lock_validation_never_escapes(run_module, tmp_path_factory, extr
 def _view(forced, inherited=False, health="enabled", agent="none", weight=100, initial=100, scur=0, algo=None):
     flags = {"ready": [], "drain": ["FDRAIN"], "maint": ["FMAINT"]}[forced]
     return dict(backend="api_pool", server="s2", admin_state=forced, forced_admin_state=forced, admin_flags=flags,
-                inherited=inherited, operational_state="UP", status={"ready": "UP", "drain": "DRAIN",
-                                                                       "maint": "MAINT"}[forced],
+                inherited=inherited, operational_state="UP",
+                status={"ready": "UP", "drain": "DRAIN", "maint": "MAINT"}[forced],
                 scur=scur, qcur=0, stot=0, weight=weight, initial_weight=initial, check_status="L7OK",
                 check_desc=None, health_check=health, agent_check=agent, fully_up=True, algo=algo)
 
@@ -113,8 +114,8 @@ class Lock:
     pass
 
 
-LOCKS = st.one_of(st.just({}), st.fixed_dictionaries({"run_id": st.sampled_from(["me", "other", None, ""]),
-                                                       "owner": st.text(max_size=4)}))
+LOCKS = st.one_of(st.just({}), st.fixed_dictionaries({
+    "run_id": st.sampled_from(["me", "other", None, ""]), "owner": st.text(max_size=4)}))
 
 
 @BOUNDED

@@ -145,7 +145,7 @@ def _race(path, kw, slow=0.0):
              for i in range(TAKERS)]
     for proc in procs:
         proc.start()
-    results = [out.get(timeout=60) for _ in procs]
+    results = [out.get(timeout=60) for dummy in procs]
     for proc in procs:
         proc.join(30)
     winners = [r for r in results if not r[1] and r[2]]
@@ -263,8 +263,8 @@ def _fake_proc(root, procs):
 
 
 def test_playbook_pid_walks_parents(tmp_path):
-    _fake_proc(tmp_path, {50: (1, 7, ["/bin/bash"]), 100: (50, 123, ["/usr/bin/python3", "/venv/bin/ansible-playbook",
-                                                                       "site.yml"]),
+    playbook = ["/usr/bin/python3", "/venv/bin/ansible-playbook", "site.yml"]
+    _fake_proc(tmp_path, {50: (1, 7, ["/bin/bash"]), 100: (50, 123, playbook),
                           200: (100, 130, ["/usr/bin/python3", "/venv/bin/ansible-playbook", "site.yml"]),
                           300: (200, 140, ["ssh"])})
     assert dl.playbook_pid(300, proc=str(tmp_path)) == 200   # the worker (300)'s nearest ansible-playbook
