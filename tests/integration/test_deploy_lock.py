@@ -60,3 +60,57 @@ def test_dead_run_of_this_controller_taken_over_live_one_refused(tmp_path):
     assert res["failed"] and "bob@laptop" in res["msg"]
     rel = lock(path, state="absent", force=True)
     assert not rel.get("failed") and not path.exists()
+
+
+PLAY = """\
+- name: Lock twice (re-entrant), look, unlock - the canary role's own task files
+  hosts: haproxy
+  connection: local
+  gather_facts: false
+  vars:
+    canary_lock_path: {path}
+    canary_artifact: /tmp/veza-api-test
+    canary_node: backend-api-2
+    canary_peer_nodes: backend-api-1
+  tasks:
+    - name: Lock
+      ansible.builtin.include_role:
+        name: veza.infra.canary
+        tasks_from: lock
+    - name: Lock again
+      ansible.builtin.include_role:
+        name: veza.infra.canary
+        tasks_from: lock
+    - name: Lock file while held
+      ansible.builtin.slurp:
+        src: {path}
+      register: held
+    - name: Unlock
+      ansible.builtin.include_role:
+        name: veza.infra.canary
+        tasks_from: unlock
+    - name: Lock file after
+      ansible.builtin.stat:
+        path: {path}
+"""
+
+
+def test_canary_lock_and_unlock_tasks(tmp_path):
+    from conftest_haproxy import run_ansible_playbook  # pylint: disable=import-outside-toplevel
+    path = tmp_path / "canary.lock"
+    playbook = tmp_path / "lock.yml"
+    playbook.write_text(PLAY.format(path=path))
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("[haproxy]\nlocalhost\n")
+    results = run_ansible_playbook(str(playbook), str(inventory))
+    by_name = {}
+    for name, _host, res in results:
+        by_name.setdefault(name.split(" : ", 1)[-1], []).append(res)   # "veza.infra.canary : Lock | ..."
+    takes = by_name["Lock | Take the deploy lock"]
+    assert [r.get("changed") for r in takes] == [True, False], takes   # re-entrant within one run
+    assert takes[0]["run_id"] == takes[1]["run_id"]
+    assert not any(r.get("failed") for _n, _h, r in results), results
+    held = json.loads(__import__("base64").b64decode(by_name["Lock file while held"][0]["content"]))
+    assert held["run_id"] == takes[0]["run_id"] and held["controller"] == socket.gethostname()
+    assert by_name["Unlock | Release the deploy lock"][0]["changed"] is True
+    assert by_name["Lock file after"][0]["stat"]["exists"] is False
