@@ -249,23 +249,24 @@ def _write_temp(path, lock):
 
 def create(path, lock):
     """Put a new lock in place; False when one exists (link(2) never overwrites)."""
-    tmp = _write_temp(path, lock)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        return False
-    finally:
-        os.unlink(tmp)
-    return True
+    return _put(path, lock, os.link)
 
 
 def replace(path, lock):
+    """Replace the lock in one step (rename(2))."""
+    return _put(path, lock, os.rename)
+
+
+def _put(path, lock, how):
     tmp = _write_temp(path, lock)
     try:
-        os.rename(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        how(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        if os.path.lexists(tmp):   # link leaves it, rename moved it
+            os.unlink(tmp)
+    return True
 
 
 def new_lock(p, now):

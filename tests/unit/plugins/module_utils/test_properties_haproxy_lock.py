@@ -30,17 +30,6 @@ NUMS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5,
                  st.sampled_from(["nan", "inf", "1e308", "x", "0.5", ""]))
 
 
-@pytest.fixture
-def sent(monkeypatch):
-    sent_cmds = []
-
-    def command(self, cmd):
-        sent_cmds.append(cmd)
-        raise _haproxy.HAProxyUnreachable("property test: no HAProxy", self.address)
-    monkeypatch.setattr(_haproxy.HAProxyRuntime, "command", command)
-    return sent_cmds
-
-
 SERVER_STATE_OPTIONS = ["wait_interval", "wait_timeout", "socket_timeout", "drain_settle", "drain_grace", "weight",
                         "state", "backend", "server", "wait", "drain_then_maint", "shutdown_sessions", "health"]
 LOCK_OPTIONS = ["run_id", "owner", "state", "stale_after", "pid", "pid_start", "force", "break_stale",
@@ -49,9 +38,10 @@ LOCK_OPTIONS = ["run_id", "owner", "state", "stale_after", "pid", "pid_start", "
 
 @BOUNDED
 @given(extra=st.dictionaries(st.sampled_from(SERVER_STATE_OPTIONS), st.one_of(ANY, NUMS), max_size=5))
-def test_server_state_validation_never_escapes_nothing_sent_on_failure(run_module, sent, extra):
+def test_server_state_validation_never_escapes_nothing_sent_on_failure(run_module, sent_to_haproxy, extra):
     args = dict(backend="api_pool", server="s2", state="drain", socket="/nonexistent/x.sock")
     args.update(extra)
+    sent = sent_to_haproxy
     sent.clear()
     rc, res = run_module(hss_module, args)
     assert "exception" not in res or "Traceback" not in res["exception"], res

@@ -308,18 +308,6 @@ from ansible_collections.veza.infra.plugins.modules import haproxy_server_state 
 from ansible_collections.veza.infra.plugins.module_utils import _haproxy  # noqa: E402
 
 
-@pytest.fixture
-def sent_to_haproxy(monkeypatch):
-    """Every command any HAProxyRuntime would send (none reaches a socket)."""
-    sent = []
-
-    def command(self, cmd):
-        sent.append(cmd)
-        raise _haproxy.HAProxyUnreachable("test: no HAProxy here", self.address)
-    monkeypatch.setattr(_haproxy.HAProxyRuntime, "command", command)
-    return sent
-
-
 def module_args(**kw):
     out = dict(backend="api_pool", server="s2", state="drain", socket="/nonexistent/admin.sock")
     out.update(kw)
