@@ -16,8 +16,10 @@ the same inode). Under the guard the run reads the lock again and goes on only i
 lock it decided about (same bytes, same inode): a take-over (``break_stale``, ``force``, a dead run
 of this controller) replaces exactly the lock that was seen, never one a concurrent run has just
 taken; and ``force`` never breaks a lock taken after the run started (``run_started_ago``, a
-duration measured on the controller, so clock skew does not matter). The new lock is written to a temp file in the same directory and put in place atomically:
-``link(2)`` for a new lock (fails if one exists), ``rename(2)`` for a take-over. Readers never see
+duration measured on the controller, so clock skew does not matter) nor after this module process
+started (same host and clock as the lock: a direct module call is fenced too). A lock whose age is
+unknown (both times in the future) is the exception: only force can take it. The new lock is
+written to a temp file in the same directory and put in place atomically: ``link(2)`` for a new lock (fails if one exists), ``rename(2)`` for a take-over. Readers never see
 a half-written lock. Local file systems only (the lock lives on the load balancer's disk).
 
 Age of a lock (``created``)
@@ -105,7 +107,7 @@ def describe(lock, age):
         lock.get("purpose", ""), int(age))
 
 
-def decide(current, p, age):
+def decide(current, p, age, age_known=True):
     """What to do about ``current`` (the lock dict, {} when none) for parameters ``p``.
 
     Returns a dict: ``action`` in ``report`` (query), ``keep`` (ours already), ``create``,
@@ -140,7 +142,7 @@ def decide(current, p, age):
                     warn="taking over the deploy lock held by a dead run of this controller: %s"
                          % describe(current, age))
     started_ago = p.get("run_started_ago")
-    if p.get("force") and started_ago is not None and age < started_ago:
+    if p.get("force") and started_ago is not None and age_known and age < started_ago:
         # The lock was taken after this run started: the operator who set force could not have meant
         # it (20 concurrent forcers would otherwise each take it from the previous one).
         return dict(out, action="refuse",
@@ -284,12 +286,17 @@ def apply(p, check_mode=False, now=None):
     path = p["path"]
     warnings = []
     now = time.time() if now is None else now
+    # force never breaks a lock younger than this run: the action plugin's run_started_ago, and at least
+    # this process's own age (same host as the lock, same clock), so a direct module call is fenced too
+    own_age = process_age()
+    if p.get("force") and own_age is not None:
+        p = dict(p, run_started_ago=max(p.get("run_started_ago") or 0.0, own_age))
     try:
         observed, identity, mtime = read_lock(path)
         age, source, warning = lock_age(observed, now, mtime) if observed else (0.0, "created", None)
         if warning:
             warnings.append(warning)
-        d = decide(observed, p, age)
+        d = decide(observed, p, age, age_known=source != "future")
         result = dict(changed=False, lock=observed, age=round(age, 1), stale=d["stale"], age_source=source)
         if d["action"] in ("report", "keep", "noop"):
             return False, result, warnings
@@ -303,8 +310,8 @@ def apply(p, check_mode=False, now=None):
                 if cur_identity != identity:
                     # Someone changed the lock between our look and the guard: decide again on what is
                     # there now, and never take over a lock we did not see.
-                    cur_age = lock_age(current, now, cur_mtime)[0] if current else 0.0
-                    again = decide(current, p, cur_age)
+                    cur_age, cur_source = lock_age(current, now, cur_mtime)[:2] if current else (0.0, "created")
+                    again = decide(current, p, cur_age, age_known=cur_source != "future")
                     if again["action"] in ("takeover", "release") and again["previous"] is not None:
                         again = dict(again, action="refuse",
                                      msg="another run changed deploy lock %s while this one was taking it: now held by "
@@ -409,6 +416,14 @@ def holder_alive(pid, pid_start=None, proc="/proc"):
     return True
 
 
+def process_age(pid=None, proc="/proc"):
+    """Seconds since process ``pid`` (default: this one) started, None without /proc."""
+    start, btime = proc_start(os.getpid() if pid is None else pid, proc), boot_time(proc)
+    if start is None or btime is None:
+        return None
+    return max(0.0, time.time() - (btime + start / float(os.sysconf("SC_CLK_TCK"))))
+
+
 def boot_time(proc="/proc"):
     try:
         with open(os.path.join(proc, "stat"), "r", encoding="utf-8") as fh:
@@ -430,8 +445,6 @@ def run_identity(proc="/proc", hostname=None):
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(btime + start / float(os.sysconf("SC_CLK_TCK"))))
     else:
         stamp = "start%s" % (start if start is not None else "unknown")
-    started_ago = None
-    if start is not None and btime is not None:
-        started_ago = max(0.0, time.time() - (btime + start / float(os.sysconf("SC_CLK_TCK"))))
+    started_ago = process_age(pid, proc)
     return dict(controller=controller, pid=pid, pid_start=start, run_id="%s-%d-%s" % (controller, pid, stamp),
                 run_started_ago=started_ago)

@@ -66,7 +66,9 @@ options:
     description:
       - Seconds since this run started (set by the action plugin, from the C(ansible-playbook) start time).
         O(force=true) never takes over a lock younger than that - it was taken after the operator decided to
-        force, by a concurrent run. Unset, O(force=true) takes over any lock.
+        force, by a concurrent run. Whether set or not, O(force=true) never takes over a lock younger than the
+        module process itself (same host and clock as the lock). A lock whose age is unknown (created and
+        modification time in the future) is the exception.
     type: float
   dead_holder:
     description:

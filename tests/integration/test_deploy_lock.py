@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest_haproxy import run_ansible_module
 
 
@@ -114,3 +116,29 @@ def test_canary_lock_and_unlock_tasks(tmp_path):
     assert held["run_id"] == takes[0]["run_id"] and held["controller"] == socket.gethostname()
     assert by_name["Unlock | Release the deploy lock"][0]["changed"] is True
     assert by_name["Lock file after"][0]["stat"]["exists"] is False
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODULE = os.path.join(ROOT, "plugins", "modules", "deploy_lock.py")
+
+
+@pytest.mark.parametrize("mode", ["break_stale", "force"])
+def test_twenty_module_processes_one_winner(tmp_path, mode):
+    """The module itself, 20 processes at once per round (as 20 ansible runs would start it, with no
+    action plugin in front): exactly one winner. Measured before the fix: break_stale 1-2, force 20."""
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, ".collections"))
+    for rnd in range(3):
+        path = tmp_path / ("r%d" % rnd) / "canary.lock"
+        path.parent.mkdir()
+        path.write_text(json.dumps({"owner": "old", "run_id": "dead", "created": time.time() - 10000}))
+        procs = []
+        for i in range(20):
+            args = tmp_path / ("r%d-a%d.json" % (rnd, i))
+            args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {
+                "path": str(path), "owner": "o%d" % i, "run_id": "run-%d" % i, "stale_after": 3600, mode: True}}))
+            procs.append(subprocess.Popen([sys.executable, MODULE, str(args)], stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL, env=env))
+        outs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+        winners = [o for o in outs if o.get("changed") and not o.get("failed")]
+        assert len(winners) == 1, (mode, rnd, [o.get("msg") for o in outs])
+        assert json.loads(path.read_text())["run_id"] == winners[0]["run_id"]
