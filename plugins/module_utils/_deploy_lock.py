@@ -20,7 +20,8 @@ duration measured on the controller, so clock skew does not matter) nor after th
 started (same host and clock as the lock: a direct module call is fenced too). A lock whose age is
 unknown (both times in the future) is the exception: only force can take it. The new lock is
 written to a temp file in the same directory and put in place atomically: ``link(2)`` for a new
-lock (fails if one exists), ``rename(2)`` for a take-over. Readers never see a half-written lock. Local file systems only (the lock lives on the load balancer's disk).
+lock (fails if one exists), ``rename(2)`` for a take-over. Readers never see a half-written lock.
+Local file systems only (the lock lives on the load balancer's disk).
 
 Age of a lock (``created``)
 ===========================
