@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(root, "tests"))
 sys.path.insert(0, os.path.join(root, ".collections"))
 from haproxy_lab import HAProxyLab, HeldRequest  # noqa: E402
 from loadgen import LoadGen  # noqa: E402
-from ansible_collections.veza.infra.plugins.module_utils.haproxy_runtime import HAProxyRuntime  # noqa: E402
+from ansible_collections.veza.infra.plugins.module_utils._haproxy import HAProxyRuntime  # noqa: E402
 
 PLAYBOOK = """\
 - name: Take s2 out of rotation and back, with the wait visible

@@ -2,6 +2,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: veza.infra contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -11,8 +12,17 @@ short_description: Take, query or release the deploy lock that keeps two canarie
 version_added: 0.1.0
 description:
   - Keeps one release at a time on a fleet. The lock is a small JSON file on a host every
-    deployer goes through (the canary playbook keeps it on the HAProxy host), created atomically
-    with C(O_EXCL), so two concurrent runs cannot both take it.
+    deployer goes through (the canary playbook keeps it on the HAProxy host).
+  - Only one run ever holds it. Every change (take, take-over, release) happens under an exclusive
+    C(flock) on the sidecar file C(<path>.guard); under it the lock is read again and a take-over
+    replaces only the very lock that was seen, never one a concurrent run has just taken. A new lock
+    is written to a temp file and put in place with C(link) (never overwrites) or C(rename). Tested with
+    20 concurrent processes per round, fresh, stale and forced, also with the temp-file write slowed.
+  - The action plugin runs on the controller first. It computes what the module records - the
+    controller host name, the C(ansible-playbook) PID (the worker's parents in C(/proc)) and its start
+    time, and the run id from them. When the lock is held by a run of this same controller whose
+    process is gone, it takes the lock over with a warning (O(dead_holder)), without C(ps) or C(kill)
+    on the controller or the target.
   - A lock held by another run fails the task with the holder, its run id, controller, PID and the
     lock's age, and says what to do. A lock older than O(stale_after) is reported as stale; it is
     only taken over with O(break_stale=true) or O(force=true), never silently.
@@ -31,25 +41,50 @@ options:
     choices: [present, absent, query]
     default: present
   owner:
-    description: Who holds the lock, for humans (for example V(alice@laptop)). Required with O(state=present).
+    description:
+      - Who holds the lock, for humans (for example V(alice@laptop)); must not be empty.
+      - Unset, the action plugin uses C($USER@<controller>).
     type: str
   run_id:
     description:
-      - Identity of this run. Required with O(state=present) and O(state=absent).
-      - The canary playbook uses the controller host name, the C(ansible-playbook) PID and its start time.
+      - Identity of this run; must not be empty. Needed with O(state=present) and O(state=absent).
+      - Unset, the action plugin computes it as C(<controller>-<ansible-playbook PID>-<its start time UTC>),
+        the same for every task of one run (RV(run_id) returns it).
     type: str
   controller:
-    description: Host name of the controller running the release, recorded in the lock.
+    description: Host name of the controller running the release, recorded in the lock (unset - the action plugin's).
     type: str
   pid:
-    description: PID of the C(ansible-playbook) process on O(controller), recorded in the lock.
+    description: PID of the C(ansible-playbook) process on O(controller), recorded in the lock (unset - the action plugin's).
     type: int
+  pid_start:
+    description:
+      - Start time of O(pid) in clock ticks since boot (C(/proc/<pid>/stat)), recorded in the lock so a
+        reused PID is not taken for the holder (unset - the action plugin's).
+    type: int
+  run_started_ago:
+    description:
+      - Seconds since this run started (set by the action plugin, from the C(ansible-playbook) start time).
+        O(force=true) never takes over a lock younger than that - it was taken after the operator decided to
+        force, by a concurrent run. Whether set or not, O(force=true) never takes over a lock younger than the
+        module process itself (same host and clock as the lock). A lock whose age is unknown (created and
+        modification time in the future) is the exception.
+    type: float
+  dead_holder:
+    description:
+      - Run id of a holder found dead on this controller (set by the action plugin). The lock is taken
+        over, with a warning, only if that run still holds it.
+    type: str
   purpose:
     description: Free text recorded in the lock (artifact, canary node, ...).
     type: str
     default: ''
   stale_after:
-    description: Age in seconds after which a lock held by another run is reported as stale.
+    description:
+      - Age in seconds after which a lock held by another run is reported as stale.
+      - The age comes from the lock's C(created); when that is missing, not a time, or more than 300 s in
+        the future, from the lock file's modification time (with a warning). A lock whose both times are
+        in the future counts as held and never stale; only O(force=true) takes it over.
     type: int
     default: 7200
   break_stale:
@@ -63,15 +98,20 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - veza.infra._attributes
+  - veza.infra._attributes.ACTIONGROUP_VEZA
 attributes:
   check_mode:
     support: full
     details: Reports whether the lock would be taken or released, without writing.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
+  idempotent:
+    support: full
+    details: Taking a lock the same O(run_id) holds, or releasing no lock, is a no-op.
+notes:
+  - A lock path that is a symbolic link (dangling or not) or not a regular file is refused with a message
+    naming it; the lock must be a regular file on a local file system.
 author:
   - Veza infra team (@veza-infra)
 seealso:
@@ -79,17 +119,16 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Take the deploy lock on the load balancer
+- name: Take the deploy lock on the load balancer (owner, run id, PID computed on the controller)
   veza.infra.deploy_lock:
-    owner: "{{ lookup('ansible.builtin.env', 'USER') }}@{{ lookup('ansible.builtin.pipe', 'hostname') }}"
-    run_id: "{{ canary_run_id }}"
     purpose: "canary {{ artifact }} on backend-api-2"
   delegate_to: haproxy
+  register: lock
 
 - name: Release it
   veza.infra.deploy_lock:
     state: absent
-    run_id: "{{ canary_run_id }}"
+    run_id: "{{ lock.run_id }}"
   delegate_to: haproxy
 
 - name: Who holds it?
@@ -118,156 +157,63 @@ previous:
   description: The lock that was taken over or released by force, if any.
   returned: when a lock of another run was replaced or released
   type: dict
+run_id:
+  description: The run id used (computed by the action plugin when O(run_id) is unset).
+  returned: always
+  type: str
+  sample: laptop-4242-20261201T105700
+age_source:
+  description: Where RV(age) comes from - V(created), V(mtime) (created unusable) or V(future) (both in the future).
+  returned: when a lock was found
+  type: str
+  sample: created
 """
 
-import json
-import os
-import socket
-import tempfile
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.veza.infra.plugins.module_utils._deploy_lock import apply
 
 
-def read_lock(path):
-    """Return the lock dict, {} when there is none. A corrupt lock is reported, not ignored."""
-    try:
-        with open(path, "r", encoding="utf-8") as fh:
-            data = fh.read()
-    except FileNotFoundError:
-        return {}
-    try:
-        lock = json.loads(data)
-        if not isinstance(lock, dict):
-            raise ValueError("not an object")
-    except ValueError:
-        st = os.stat(path)
-        return {"owner": "unknown (unreadable lock file)", "run_id": None, "created": st.st_mtime,
-                "corrupt": True}
-    return lock
-
-
-def describe(lock, age):
-    return "%s (run %s, pid %s on %s, purpose %r) for %d s" % (
-        lock.get("owner"), lock.get("run_id"), lock.get("pid"), lock.get("controller"),
-        lock.get("purpose", ""), int(age))
-
-
-def write_new(path, lock):
-    """Create the lock atomically; return False when it already exists."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(lock, fh, sort_keys=True)
-    return True
-
-
-def replace(path, lock):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".lock.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(lock, fh, sort_keys=True)
-    os.chmod(tmp, 0o644)
-    os.rename(tmp, path)
+ARGUMENTS = dict(
+    path=dict(type="path", default="/var/lib/veza/canary.lock"),
+    state=dict(type="str", default="present", choices=["present", "absent", "query"]),
+    owner=dict(type="str"),
+    run_id=dict(type="str"),
+    controller=dict(type="str"),
+    pid=dict(type="int"),
+    pid_start=dict(type="int"),
+    purpose=dict(type="str", default=""),
+    stale_after=dict(type="int", default=7200),
+    break_stale=dict(type="bool", default=False),
+    force=dict(type="bool", default=False),
+    dead_holder=dict(type="str"),
+    run_started_ago=dict(type="float"),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", default="/var/lib/veza/canary.lock"),
-            state=dict(type="str", default="present", choices=["present", "absent", "query"]),
-            owner=dict(type="str"),
-            run_id=dict(type="str"),
-            controller=dict(type="str"),
-            pid=dict(type="int"),
-            purpose=dict(type="str", default=""),
-            stale_after=dict(type="int", default=7200),
-            break_stale=dict(type="bool", default=False),
-            force=dict(type="bool", default=False),
-        ),
-        required_if=[
-            ("state", "present", ("owner", "run_id")),
-            ("state", "absent", ("run_id",)),
-        ],
+    try:
+        module = _module()
+    except OverflowError as exc:  # ansible-core's int conversion of "inf" raises instead of failing
+        # fail through a module whose options are all raw (nothing to convert, nothing to overflow)
+        raw = AnsibleModule(argument_spec=dict((name, dict(type="raw")) for name in ARGUMENTS),
+                            supports_check_mode=True)
+        raw.fail_json(msg="stale_after, pid and pid_start must be whole numbers, not infinite (%s); the lock was "
+                          "not touched" % exc, changed=False)
+    failed, result, warnings = apply(module.params, check_mode=module.check_mode)
+    for warning in warnings:
+        module.warn(warning)
+    result["run_id"] = module.params["run_id"]
+    if failed:
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+def _module():
+    return AnsibleModule(
+        argument_spec=dict(ARGUMENTS),
         supports_check_mode=True,
     )
-    p = module.params
-    path = p["path"]
-    if p["stale_after"] <= 0:
-        module.fail_json(msg="stale_after must be a positive number of seconds, got %d" % p["stale_after"])
-
-    now = time.time()
-    try:
-        current = read_lock(path)
-    except OSError as exc:
-        module.fail_json(msg="cannot read deploy lock %s: %s" % (path, to_native(exc)))
-    age = max(0.0, now - float(current.get("created", now))) if current else 0.0
-    ours = bool(current) and current.get("run_id") == p["run_id"]
-    stale = bool(current) and not ours and age > p["stale_after"]
-    result = dict(changed=False, lock=current, age=round(age, 1), stale=stale)
-
-    if p["state"] == "query":
-        module.exit_json(**result)
-
-    if p["state"] == "absent":
-        if not current:
-            module.exit_json(**result)
-        if not ours and not p["force"]:
-            module.fail_json(msg="deploy lock %s is held by another run: %s. Not releasing it; "
-                                 "use force=true (BREAK_LOCK=1) if that run is dead."
-                                 % (path, describe(current, age)), **result)
-        if not ours:
-            module.warn("releasing a deploy lock held by another run: %s" % describe(current, age))
-            result["previous"] = current
-        if not module.check_mode:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                module.fail_json(msg="cannot remove deploy lock %s: %s" % (path, to_native(exc)))
-        result.update(changed=True, lock={}, age=0.0)
-        module.exit_json(**result)
-
-    # state == present
-    if ours:
-        module.exit_json(**result)
-    new = dict(owner=p["owner"], run_id=p["run_id"], controller=p["controller"] or socket.gethostname(),
-               pid=p["pid"], purpose=p["purpose"], created=now,
-               created_iso=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)))
-    if current:
-        if stale and not (p["break_stale"] or p["force"]):
-            module.fail_json(msg="deploy lock %s looks stale: held by %s, older than stale_after=%d s. "
-                                 "If that run is gone, re-run with BREAK_LOCK=1 (force=true) to take it over."
-                                 % (path, describe(current, age), p["stale_after"]), **result)
-        if not stale and not p["force"]:
-            module.fail_json(msg="another release is running: deploy lock %s is held by %s. Wait for it "
-                                 "to finish; if that run is dead, re-run with BREAK_LOCK=1 (force=true)."
-                                 % (path, describe(current, age)), **result)
-        module.warn("taking over the deploy lock held by %s" % describe(current, age))
-        result["previous"] = current
-        if not module.check_mode:
-            try:
-                replace(path, new)
-            except OSError as exc:
-                module.fail_json(msg="cannot write deploy lock %s: %s" % (path, to_native(exc)))
-        result.update(changed=True, lock=new, age=0.0)
-        module.exit_json(**result)
-
-    if not module.check_mode:
-        try:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            if not write_new(path, new):
-                # Lost a race with another run between the read and the create.
-                other = read_lock(path)
-                module.fail_json(msg="another release took deploy lock %s first: %s"
-                                     % (path, describe(other, 0)), lock=other, age=0.0, stale=False)
-        except OSError as exc:
-            module.fail_json(msg="cannot create deploy lock %s: %s" % (path, to_native(exc)))
-    result.update(changed=True, lock=new, age=0.0)
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

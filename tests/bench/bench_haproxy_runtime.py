@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import conftest  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
-from ansible_collections.veza.infra.plugins.module_utils.haproxy_runtime import HAProxyRuntime  # noqa: E402
+from ansible_collections.veza.infra.plugins.module_utils._haproxy import HAProxyRuntime  # noqa: E402
 from haproxy_lab import HAProxyLab  # noqa: E402  pylint: disable=wrong-import-position
 from conftest_haproxy import run_ansible_module  # noqa: E402  pylint: disable=wrong-import-position
 

@@ -37,6 +37,23 @@ def ansible_env():
     return env
 
 
+def _run_json(cmd, timeout):
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(), cwd=ROOT,
+                          timeout=timeout, check=False)
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError("ansible gave no JSON result (rc %s)\nstdout: %s\nstderr: %s"
+                             % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:])) from None
+
+
+def _clean(result):
+    # a module failure is a clean message, never a Python traceback
+    assert "Traceback" not in result.get("module_stderr", ""), result
+    assert "Traceback" not in str(result.get("exception", "")), result.get("exception")
+    return result
+
+
 def run_ansible_module(module, args, check=False, diff=False, timeout=180):
     """``ansible localhost -m <module> -a <json>``; returns the localhost result dict."""
     cmd = ["ansible", "localhost", "-i", "localhost,", "-c", "local",
@@ -46,18 +63,21 @@ def run_ansible_module(module, args, check=False, diff=False, timeout=180):
         cmd.append("--check")
     if diff:
         cmd.append("--diff")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(), cwd=ROOT,
-                          timeout=timeout, check=False)
+    out = _run_json(cmd, timeout)
     try:
-        out = json.loads(proc.stdout)
-        result = out["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    except (ValueError, KeyError, IndexError):
-        raise AssertionError("ansible gave no JSON result (rc %s)\nstdout: %s\nstderr: %s"
-                             % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:])) from None
-    # a module failure is a clean message, never a Python traceback
-    assert "Traceback" not in result.get("module_stderr", ""), result
-    assert "Traceback" not in str(result.get("exception", "")), result.get("exception")
-    return result
+        return _clean(out["plays"][0]["tasks"][0]["hosts"]["localhost"])
+    except (KeyError, IndexError):
+        raise AssertionError("no task result in %s" % json.dumps(out)[-3000:]) from None
+
+
+def run_ansible_playbook(playbook, inventory, extra_vars=None, timeout=300):
+    """``ansible-playbook`` with the JSON callback; returns ``[(task name, host, result), ...]``."""
+    cmd = ["ansible-playbook", "-i", inventory, playbook, "-e", "ansible_python_interpreter=%s" % sys.executable]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    out = _run_json(cmd, timeout)
+    return [(task["task"]["name"], host, _clean(res)) for play in out["plays"] for task in play["tasks"]
+            for host, res in task["hosts"].items()]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,11 @@ dir, on free loopback ports, in front of real HTTP backends (``http.server`` thr
   ``cookie SERVERID insert indirect nocache``, ``option redispatch``, HTTP health checks on
   ``/health`` every 200 ms (fall 2, rise 1);
 * ``backend nocheck_pool``: server ``n1`` without health checks;
-* ``backend static_pool``: server ``st1`` with a static algorithm (``balance source``).
+* ``backend static_pool``: server ``st1`` with a static algorithm (``balance source``); ``srr_pool``
+  (``r1``, ``balance static-rr``) and ``first_pool`` (``f1``, ``balance first``), weight 10 each.
+
+Set-up and reads go through the project's one runtime client (``lab.rt``, an ``HAProxyRuntime`` on
+the unix admin socket); ``lab.stat_row(backend, server)`` is its typed statistics row.
 
 Backends answer ``GET /health`` (200, or 503 after ``lab.backends[name].healthy = False``), and
 ``GET /hold?s=SECONDS`` (answers after SECONDS, to keep a session open); every other path answers
@@ -40,10 +44,20 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import urllib.parse
+
+try:
+    from ansible_collections.veza.infra.plugins.module_utils._haproxy import (  # the one runtime client
+        HAProxyRuntime, HAProxyRuntimeError)
+except ImportError:  # run as a script, outside pytest (tests/conftest.py installs the collection loader)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                    ".collections"))
+    from ansible_collections.veza.infra.plugins.module_utils._haproxy import (  # noqa: E402
+        HAProxyRuntime, HAProxyRuntimeError)
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 MAX_HOLD = 60.0           # s, longest /hold a backend accepts
@@ -161,6 +175,14 @@ backend nocheck_pool
 backend static_pool
     balance source
     server st1 127.0.0.1:{s1} weight 10
+
+backend srr_pool
+    balance static-rr
+    server r1 127.0.0.1:{s1} weight 10
+
+backend first_pool
+    balance first
+    server f1 127.0.0.1:{s1} weight 10
 """
 
 
@@ -180,6 +202,7 @@ class HAProxyLab:
         self.frontend_url = "http://127.0.0.1:%d" % self.fe_port
         self.config_path = os.path.join(self.dir, "haproxy.cfg")
         self.proc = None
+        self.rt = HAProxyRuntime(self.admin_socket, timeout=5)   # test set-up goes through the client too
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self, timeout=10.0):
@@ -214,12 +237,11 @@ class HAProxyLab:
         if not os.path.exists(self.admin_socket):
             return False
         try:
-            out = self.cli("show stat")
-        except OSError:
+            rows = self.rt.show_stat()
+        except HAProxyRuntimeError:
             return False
         # both checked servers UP
-        ups = [ln for ln in out.splitlines() if ln.startswith("api_pool,s") and ",UP," in ln]
-        return len(ups) == 2
+        return sum(1 for r in rows if r.get("pxname") == "api_pool" and r.get("status") == "UP") == 2
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -243,28 +265,11 @@ class HAProxyLab:
         self.stop()
 
     # -- helpers ------------------------------------------------------------------------------
-    def cli(self, command, address=None):
-        """Raw runtime-API exchange on the unix admin socket (test set-up, not the code under test)."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(5)
-            s.connect(address or self.admin_socket)
-            s.sendall(command.encode() + b"\n")
-            chunks = []
-            while True:
-                data = s.recv(65536)
-                if not data:
-                    break
-                chunks.append(data)
-        return b"".join(chunks).decode()
-
     def stat_row(self, backend, server):
-        """The ``show stat`` row of backend/server as a dict of strings."""
-        lines = self.cli("show stat").splitlines()
-        header = lines[0].lstrip("# ").split(",")
-        for line in lines[1:]:
-            fields = line.split(",")
-            if fields[:2] == [backend, server]:
-                return dict(zip(header, fields))
+        """The statistics row of backend/server, typed by the client (ints, None for empty)."""
+        for row in self.rt.show_stat():
+            if (row.get("pxname"), row.get("svname")) == (backend, server):
+                return row
         raise KeyError("%s/%s" % (backend, server))
 
     def reset(self):
@@ -272,11 +277,12 @@ class HAProxyLab:
         for b in self.backends.values():
             b.healthy = True
         for be, srv, checked in (("api_pool", "s1", True), ("api_pool", "s2", True),
-                                 ("nocheck_pool", "n1", False), ("static_pool", "st1", False)):
-            self.cli("set server %s/%s state ready" % (be, srv))
-            self.cli("set weight %s/%s 100%%" % (be, srv))
+                                 ("nocheck_pool", "n1", False), ("static_pool", "st1", False),
+                                 ("srr_pool", "r1", False), ("first_pool", "f1", False)):
+            self.rt.set_server_state(be, srv, "ready")
+            self.rt.set_weight(be, srv, "100%")
             if checked:
-                self.cli("enable health %s/%s" % (be, srv))
+                self.rt.set_health(be, srv, True)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if all(self.stat_row("api_pool", s)["status"] == "UP" for s in ("s1", "s2")):
@@ -303,6 +309,7 @@ class HeldRequest(threading.Thread):
     def __init__(self, lab, server, seconds):
         super().__init__(daemon=True, name="held-%s" % server)
         self.lab, self.server, self.seconds = lab, server, seconds
+        self.baseline = lab.backends[server].requests   # requests the backend had seen before this one
         self.result = None
         self.finished_at = None
 
@@ -315,11 +322,12 @@ class HeldRequest(threading.Thread):
         self.finished_at = time.monotonic()
 
     def wait_open(self, timeout=5.0):
-        """Block until the backend holds the request (scur counts it)."""
+        """Block until the backend holds this request (scur counts it). A request of an earlier test
+        cut by HAProxy may still hold a backend thread: count this one's arrival, not just holding."""
         backend = self.lab.backends[self.server]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if backend.holding > 0:
+            if backend.holding > 0 and backend.requests > self.baseline:
                 return
             time.sleep(0.01)
         raise RuntimeError("held request never reached %s" % self.server)

@@ -94,7 +94,7 @@ def test_drain_timeout_with_shutdown_sessions_kills(lab, run_module):  # noqa: F
     assert any(c.startswith("shutdown sessions server api_pool/s1") for c in res["commands"])
     held.join(5)
     assert held.result[0] != 200  # the client saw its session cut
-    assert lab.stat_row(BE, "s1")["scur"] == "0"
+    assert lab.stat_row(BE, "s1")["scur"] == 0
 
 
 def test_maint_with_shutdown_sessions(lab, run_module):  # noqa: F811
@@ -175,7 +175,7 @@ def test_check_mode_changes_nothing(lab, run_module):  # noqa: F811
     assert res["diff"]["after"] == {"admin_state": "maint", "weight": 50, "health_check": "disabled",
                                     "agent_check": "none"}
     row = lab.stat_row(BE, "s1")
-    assert (row["status"], row["uweight"], row["check_status"]) == ("UP", "100", "L7OK")
+    assert (row["status"], row["uweight"], row["check_status"]) == ("UP", 100, "L7OK")
     noop = run_module(args(lab, state="ready"), check=True)
     assert noop["changed"] is False and noop["commands"] == []
 
@@ -183,7 +183,7 @@ def test_check_mode_changes_nothing(lab, run_module):  # noqa: F811
 def test_diff_on_real_change(lab, run_module):  # noqa: F811
     res = run_module(args(lab, state="drain", weight=30), diff=True)
     assert res["diff"]["before"]["admin_state"] == "ready" and res["diff"]["after"]["admin_state"] == "drain"
-    assert res["diff"]["after"]["weight"] == 30 and lab.stat_row(BE, "s1")["uweight"] == "30"
+    assert res["diff"]["after"]["weight"] == 30 and lab.stat_row(BE, "s1")["uweight"] == 30
 
 
 # -- weight, checks --------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def test_weight_idempotent_absolute_and_percent(lab, run_module):  # noqa: F811
     assert run_module(args(lab, state="ready", weight="50"))["changed"] is False  # 50 == 50% of 100
     assert run_module(args(lab, state="ready", weight="50%"))["changed"] is False
     res = run_module(args(lab, state="ready", weight="100%"))
-    assert res["changed"] is True and lab.stat_row(BE, "s1")["uweight"] == "100"
+    assert res["changed"] is True and lab.stat_row(BE, "s1")["uweight"] == 100
 
 
 def test_health_toggle(lab, run_module):  # noqa: F811
@@ -205,7 +205,7 @@ def test_health_toggle(lab, run_module):  # noqa: F811
 
 
 def test_ready_waits_for_health_checks(lab, run_module):  # noqa: F811
-    lab.cli("set server api_pool/s2 state maint")
+    lab.rt.set_server_state("api_pool", "s2", "maint")
     lab.backends["s2"].healthy = False
     res = run_module(args(lab, server="s2", state="ready", wait_timeout=2))
     assert res["failed"] is True and res["changed"] is True
@@ -218,7 +218,7 @@ def test_ready_waits_for_health_checks(lab, run_module):  # noqa: F811
 
 
 def test_ready_without_checks_says_so(lab, run_module):  # noqa: F811
-    lab.cli("set server nocheck_pool/n1 state maint")
+    lab.rt.set_server_state("nocheck_pool", "n1", "maint")
     res = run_module(args(lab, backend="nocheck_pool", server="n1", state="ready"))
     assert not res.get("failed"), res
     assert res["changed"] is True and res["waited"] is False
@@ -298,3 +298,68 @@ def test_haproxy_refusal_reported(lab, run_module):  # noqa: F811
     assert res["failed"] is True and "static LB algorithm" in res["msg"]
     res = run_module(args(lab, backend="nocheck_pool", server="n1", state="ready", health=True))
     assert res["failed"] is True and "has no health check" in res["msg"] and res["changed"] is False
+
+
+# -- hostile input (#14 items 6-9) on the real HAProxy ----------------------------------------------
+@pytest.mark.parametrize("bad, needle", [
+    (dict(wait_interval="nan"), "wait_interval must be a finite number"),
+    (dict(wait_interval="inf", wait_timeout=2), "wait_interval must be a finite number"),
+    (dict(wait_timeout="nan"), "wait_timeout must be a finite number"),
+    (dict(socket_timeout="nan"), "socket_timeout must be a finite number"),
+    (dict(socket_timeout=1e308), "socket_timeout must be at most 3600"),
+    (dict(wait_interval=1e9, wait_timeout=2), "wait_interval must be at most 86400"),
+    (dict(wait_timeout=True), "wait_timeout must be a number of seconds, got the boolean True"),
+    (dict(wait_timeout=0.1, drain_settle=1), "shorter than drain_settle"),
+    (dict(state="ready", weight="\u0665"), "must be an integer 0-256"),
+])
+def test_hostile_numbers_refused_nothing_sent(lab, run_module, bad, needle):  # noqa: F811
+    res = run_module(args(lab, **bad))
+    assert res["failed"] is True and needle in res["msg"], res["msg"]
+    assert res["changed"] is False and res["commands"] == []
+    assert _unchanged(lab)
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_weight_on_static_rr_fails_unchanged(lab, run_module, check):  # noqa: F811
+    res = run_module(args(lab, backend="srr_pool", server="r1", state="drain", weight=5), check=check)
+    assert res["failed"] is True and res["changed"] is False, res
+    assert "static LB algorithm" in res["msg"] and "nothing was changed" in res["msg"]
+    row = lab.stat_row("srr_pool", "r1")
+    assert (row["status"], row["uweight"]) == ("no check", 10)   # neither drained nor reweighted
+    # HAProxy itself refuses the same command: the prediction is not stricter than HAProxy
+    with pytest.raises(Exception, match="static LB algorithm"):
+        lab.rt.set_weight("srr_pool", "r1", 5)
+    assert run_module(args(lab, backend="srr_pool", server="r1", state="ready", weight="0%"))["changed"] is True
+
+
+def test_weight_on_first_is_accepted(lab, run_module):  # noqa: F811
+    """balance first takes any weight on HAProxy 2.6 (measured): no refusal predicted there."""
+    res = run_module(args(lab, backend="first_pool", server="f1", state="ready", weight=5), check=True)
+    assert not res.get("failed") and res["changed"] is True, res
+    res = run_module(args(lab, backend="first_pool", server="f1", state="ready", weight=5))
+    assert not res.get("failed") and res["changed"] is True and lab.stat_row("first_pool", "f1")["uweight"] == 5
+
+
+def test_haproxy_refusal_on_hash_says_nothing_changed(lab, run_module):  # noqa: F811
+    res = run_module(args(lab, backend="static_pool", server="st1", state="ready", weight=5))
+    assert res["failed"] is True and res["changed"] is False
+    assert "static LB algorithm" in res["msg"] and "nothing was changed" in res["msg"]
+    res = run_module(args(lab, backend="static_pool", server="st1", state="drain", weight=5, wait=False))
+    assert res["failed"] is True and res["changed"] is False   # the weight goes before the drain: refused first
+    assert status(lab, "st1", backend="static_pool") == "no check"
+
+
+def test_check_mode_lists_shutdown_sessions_like_the_real_run(lab, run_module):  # noqa: F811
+    held = HeldRequest(lab, "s2", 40)   # outlives two ansible runs on a loaded machine
+    held.start()
+    held.wait_open()
+    predicted = run_module(args(lab, server="s2", state="maint", shutdown_sessions=True), check=True)
+    assert predicted["commands"] == ["set server api_pool/s2 state maint", "shutdown sessions server api_pool/s2"]
+    assert predicted["after"]["status"] == "MAINT" and predicted["after"]["admin_flags"] == ["FMAINT"]
+    assert status(lab, "s2") == "UP" and lab.stat_row(BE, "s2")["scur"] == 1
+    real = run_module(args(lab, server="s2", state="maint", shutdown_sessions=True, wait_timeout=5))
+    held.join(10)
+    assert held.result[0] != 200   # the real run cut it, as it said
+    assert real["commands"] == predicted["commands"], (real, held.result)
+    assert real["after"]["status"] == predicted["after"]["status"]
+    assert real["after"]["admin_flags"] == predicted["after"]["admin_flags"]

@@ -1,12 +1,15 @@
 # Copyright: (c) 2026, veza.infra maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""haproxy_server_state decisions: what is sent for each before-state x wanted state, changed, check mode."""
+"""haproxy_server_state decisions (module_utils/_drain.py): what is sent for each before-state x wanted
+state, changed, check mode. The recording runtime is the real client with its transport replaced, so
+every command goes out through the client's write methods (set_server_state, set_weight, ...)."""
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.veza.infra.plugins.modules import haproxy_server_state as m
+from ansible_collections.veza.infra.plugins.module_utils import _drain as m
+from ansible_collections.veza.infra.plugins.module_utils._haproxy import HAProxyRuntime
 
 STATES = ("ready", "drain", "maint")
 
@@ -120,7 +123,7 @@ def test_drain_watch_queue_counts_and_zero_settle():
 
 
 # -- the task with a recording runtime (no HAProxy: decisions only; integration tests use the real one)
-class _Exit(Exception):
+class _Exit(BaseException):  # like SystemExit: not caught by the task's own error handling
     def __init__(self, failed, result):
         super().__init__(result.get("msg"))
         self.failed, self.result = failed, result
@@ -145,10 +148,12 @@ class FakeModule:
         raise _Exit(True, dict(kw, msg=msg))
 
 
-class RecordingRuntime:
-    """Plays a scripted sequence of server views and records what the task sends."""
+class RecordingRuntime(HAProxyRuntime):
+    """Plays a scripted sequence of server views and records what the task sends (through the
+    client's write methods, which end in ``execute``)."""
 
-    def __init__(self, views, level="admin"):
+    def __init__(self, views, level="admin"):  # pylint: disable=super-init-not-called
+        self.address = "/x.sock"
         self.views = list(views)
         self.sent = []
         self.level = level
@@ -296,3 +301,184 @@ def test_drain_then_maint_escalates_anyway_after_a_second_grace():
     out = run_task(FakeModule(drain_then_maint=True, drain_grace=1.0, drain_settle=0.5), rt)
     assert out.result["escalated"] is True
     assert rt.sent[-1] == "set server api_pool/s2 state maint" and rt.scur_at_send[-1] == 1
+
+
+# -- hostile input (#14 items 6-9): each failed before its fix ------------------------------------
+from ansible_collections.veza.infra.plugins.modules import haproxy_server_state as module  # noqa: E402
+from ansible_collections.veza.infra.plugins.module_utils import _haproxy  # noqa: E402
+
+
+def module_args(**kw):
+    out = dict(backend="api_pool", server="s2", state="drain", socket="/nonexistent/admin.sock")
+    out.update(kw)
+    return out
+
+
+@pytest.mark.parametrize("field", ["wait_interval", "wait_timeout", "socket_timeout", "drain_settle", "drain_grace"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), 1e308, "nan", "inf"])
+def test_non_finite_durations_refused_before_anything_is_sent(run_module, sent_to_haproxy, field, value):
+    rc, res = run_module(module, module_args(**{field: value}))
+    assert rc != 0 and res["failed"] and res["changed"] is False and res["commands"] == []
+    assert field in res["msg"] and "nothing was sent to HAProxy" in res["msg"]
+    assert "Traceback" not in res.get("exception", "")
+    assert sent_to_haproxy == []
+
+
+@pytest.mark.parametrize("field", ["wait_interval", "wait_timeout", "socket_timeout", "drain_settle", "drain_grace"])
+def test_boolean_as_a_duration_refused(run_module, sent_to_haproxy, field):
+    rc, res = run_module(module, module_args(**{field: True}))
+    assert rc != 0 and "%s must be a number of seconds, got the boolean True" % field in res["msg"]
+    assert sent_to_haproxy == []
+
+
+@pytest.mark.parametrize("weight", ["\u0665", "\u0661\u0660", "\uff15", "5\u0665%", 7.5, True])
+def test_weight_non_ascii_digit_or_not_an_integer_refused(run_module, sent_to_haproxy, weight):
+    rc, res = run_module(module, module_args(state="ready", weight=weight))
+    assert rc != 0 and "weight" in res["msg"] and "must be an integer 0-256" in res["msg"]
+    assert sent_to_haproxy == []
+
+
+def test_wait_timeout_below_drain_settle_refused_clearly(run_module, sent_to_haproxy):
+    rc, res = run_module(module, module_args(wait_timeout=0.5, drain_settle=1))
+    assert rc != 0 and "wait_timeout=0.5 is shorter than drain_settle=1.0" in res["msg"]
+    assert "raise wait_timeout" in res["msg"] and sent_to_haproxy == []
+    # with shutdown_sessions the short wait is meaningful (kill what is left): accepted
+    rc, res = run_module(module, module_args(wait_timeout=0.5, drain_settle=1, shutdown_sessions=True))
+    assert "shorter than drain_settle" not in res["msg"] and sent_to_haproxy == ["show cli level"]
+
+
+def test_sleeps_never_pass_the_deadline():
+    rt = RecordingRuntime([view("ready", scur=2), view("drain", scur=2)])
+    clock = Clock()
+    task = m.ServerStateTask(FakeModule(wait_interval=1e9, wait_timeout=2.0), rt, clock=clock, sleep=clock.sleep)
+    with pytest.raises(_Exit) as exc:
+        task.run()
+    assert exc.value.failed and "did not drain within 2.0s" in exc.value.result["msg"]
+    assert clock.t == 2.0   # not 1e9
+
+
+def test_ready_wait_sleeps_capped_too():
+    rt = RecordingRuntime([view("maint"), view("ready", fully_up=False)])
+    clock = Clock()
+    task = m.ServerStateTask(FakeModule(state="ready", wait_interval=1e6, wait_timeout=3.0), rt, clock=clock,
+                             sleep=clock.sleep)
+    with pytest.raises(_Exit) as exc:
+        task.run()
+    assert exc.value.failed and clock.t == 3.0
+
+
+class BreaksAfterSend(RecordingRuntime):
+    """Sends fine, then the next read fails (socket gone, or anything else)."""
+
+    def __init__(self, views, error):
+        super().__init__(views)
+        self.error = error
+        self.reads = 0
+
+    def server(self, backend, server):
+        self.reads += 1
+        if self.sent and self.reads == 2:
+            raise self.error
+        return super().server(backend, server)
+
+
+@pytest.mark.parametrize("error", [_haproxy.HAProxyTimeout("socket did not answer"), ValueError("sleep length is nan")])
+def test_failure_after_the_drain_went_out_reports_changed_and_state(error):
+    rt = BreaksAfterSend([view("ready", scur=2), view("drain", scur=2)], error)
+    task = m.ServerStateTask(FakeModule(), rt, clock=Clock(), sleep=Clock().sleep)
+    with pytest.raises(_Exit) as exc:
+        task.execute()
+    res = exc.value.result
+    assert exc.value.failed and res["changed"] is True
+    assert res["commands"] == ["set server api_pool/s2 state drain"]
+    assert "already changed before the failure: set server api_pool/s2 state drain" in res["msg"]
+    assert "the server was left in DRAIN" in res["msg"] and res["after"]["admin_state"] == "drain"
+
+
+def test_failure_after_send_when_state_cannot_be_read_back():
+    class Dead(RecordingRuntime):
+        def server(self, backend, server):
+            if self.sent:
+                raise _haproxy.HAProxyUnreachable("connection refused")
+            return super().server(backend, server)
+    rt = Dead([view("ready", scur=2)])
+    task = m.ServerStateTask(FakeModule(), rt, clock=Clock(), sleep=Clock().sleep)
+    with pytest.raises(_Exit) as exc:
+        task.execute()
+    assert exc.value.result["changed"] is True and "could not be read back" in exc.value.result["msg"]
+
+
+def test_check_mode_lists_shutdown_sessions_for_maint_with_sessions():
+    rt = RecordingRuntime([view("ready", scur=3)])
+    out = run_task(FakeModule(check_mode=True, state="maint", shutdown_sessions=True), rt)
+    assert out.result["commands"] == ["set server api_pool/s2 state maint", "shutdown sessions server api_pool/s2"]
+    assert out.result["sessions_killed"] == 3 and rt.sent == []
+    real = RecordingRuntime([view("ready", scur=3), view("maint", scur=3), view("maint", scur=0)])
+    done = run_task(FakeModule(state="maint", shutdown_sessions=True), real)
+    assert done.result["commands"] == out.result["commands"] == real.sent
+    idle = run_task(FakeModule(check_mode=True, state="maint", shutdown_sessions=True), RecordingRuntime([view()]))
+    assert idle.result["commands"] == ["set server api_pool/s2 state maint"]
+
+
+@pytest.mark.parametrize("algo", ["static-rr"])
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_weight_on_static_algorithm_refused_before_anything(algo, check_mode):
+    before = dict(view(health="enabled"), algo=algo)
+    rt = RecordingRuntime([before])
+    out = run_task(FakeModule(check_mode=check_mode, state="drain", weight=5, health=False), rt)
+    assert out.failed and out.result["changed"] is False and rt.sent == []
+    assert "static LB algorithm" in out.result["msg"] and "nothing was changed" in out.result["msg"]
+    ok = run_task(FakeModule(check_mode=check_mode, state="ready", weight="0%"), RecordingRuntime([before]))
+    assert not ok.failed and ok.result["changed"] is True   # 0% and 100% are accepted
+
+
+class Refuses(RecordingRuntime):
+    """HAProxy refuses one command (as for a weight on `balance source`)."""
+
+    def __init__(self, views, refused_prefix):
+        super().__init__(views)
+        self.refused_prefix = refused_prefix
+
+    def execute(self, command):
+        if command.startswith(self.refused_prefix):
+            raise _haproxy.error_for(command, "Backend is using a static LB algorithm and only accepts weights "
+                                              "'0%' and '100%'.\n", self.address)
+        super().execute(command)
+
+
+def test_haproxy_refusal_first_command_nothing_changed():
+    rt = Refuses([dict(view(), algo="source")], "set weight")
+    clock = Clock()
+    task = m.ServerStateTask(FakeModule(state="ready", weight=5), rt, clock=clock, sleep=clock.sleep)
+    with pytest.raises(_Exit) as exc:
+        task.execute()
+    res = exc.value.result
+    assert exc.value.failed and res["changed"] is False and "static LB algorithm" in res["msg"]
+    assert "nothing was changed (HAProxy refused set weight api_pool/s2 5)" in res["msg"]
+
+
+def test_haproxy_refusal_after_an_accepted_command_says_what_changed():
+    rt = Refuses([dict(view(), algo="source")], "set weight")
+    clock = Clock()
+    task = m.ServerStateTask(FakeModule(state="ready", weight=5, health=False), rt, clock=clock, sleep=clock.sleep)
+    with pytest.raises(_Exit) as exc:
+        task.execute()
+    res = exc.value.result
+    assert exc.value.failed and res["changed"] is True
+    assert res["commands"] == ["disable health api_pool/s2", "set weight api_pool/s2 5"]
+    assert "already changed before the failure: disable health api_pool/s2;" in res["msg"]
+
+
+@pytest.mark.parametrize("before, wanted, status, flags", [
+    ("ready", "drain", "DRAIN", ["FDRAIN"]),
+    ("ready", "maint", "MAINT", ["FMAINT"]),
+    ("maint", "ready", "UP", []),
+    ("drain", "ready", "UP", []),
+    ("drain", "maint", "MAINT", ["FMAINT"]),
+])
+def test_check_mode_predicts_status_and_flags(before, wanted, status, flags):
+    start = view(before)
+    start.update(status={"ready": "UP", "drain": "DRAIN", "maint": "MAINT"}[before],
+                 admin_flags={"ready": [], "drain": ["FDRAIN"], "maint": ["FMAINT"]}[before])
+    out = run_task(FakeModule(check_mode=True, state=wanted), RecordingRuntime([start]))
+    assert (out.result["after"]["status"], out.result["after"]["admin_flags"]) == (status, flags)

@@ -1,8 +1,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""veza.infra.haproxy on a systemd container, in front of two stand-in backends."""
+"""veza.infra.haproxy on a systemd container, in front of two stand-in backends. The runtime API is
+read and driven through the project's one client (plugins/module_utils/_haproxy.py), run on the host."""
 from __future__ import annotations
 
+import base64
+import json
+import os
 import time
 
 import pytest
@@ -10,30 +14,38 @@ import testinfra
 
 SOCK = "/run/haproxy/admin.sock"
 BACKENDS = ("molecule-backend-api-1", "molecule-backend-api-2")
+# The project's one runtime-API client (standard library only), run by the host's python3.
+CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 5,
+                      "plugins", "module_utils", "_haproxy.py")
+CLIENT_DIR = "/tmp/veza-verify"
 
 
 @pytest.fixture(scope="module")
 def host():
     """The load balancer, through `podman exec` (each command ~0.1 s; the ansible backend
-    molecule would hand us costs ~1 s per command)."""
-    return testinfra.get_host("podman://molecule-haproxy")
+    molecule would hand us costs ~1 s per command), with the runtime client copied in."""
+    lb = testinfra.get_host("podman://molecule-haproxy")
+    with open(CLIENT, "rb") as fh:
+        code = base64.b64encode(fh.read()).decode()
+    lb.check_output("mkdir -p %s && echo %s | base64 -d > %s/_haproxy.py", CLIENT_DIR, code, CLIENT_DIR)
+    return lb
 
 
-def admin(host, command):
-    out = host.check_output("echo %s | socat -t 5 stdio unix-connect:%s", command, SOCK)
-    return out
+def client(host, expr, address=SOCK):
+    """Evaluate ``expr`` with ``rt`` = HAProxyRuntime(address) on the host; its JSON-decoded value."""
+    script = ("import json, sys; sys.path.insert(0, %r); from _haproxy import HAProxyRuntime; "
+              "rt = HAProxyRuntime(%r, timeout=5); print(json.dumps(%s))" % (CLIENT_DIR, address, expr))
+    return json.loads(host.check_output("python3 -c %s", script))
+
+
+def set_state(host, server, state, backend="api_pool"):
+    client(host, "rt.set_server_state(%r, %r, %r)" % (backend, server, state))
 
 
 def stat_rows(host, backend="api_pool"):
-    """{server: status} of `show stat` for one backend."""
-    lines = admin(host, "show stat").splitlines()
-    header = lines[0].lstrip("# ").split(",")
-    rows = {}
-    for line in lines[1:]:
-        fields = dict(zip(header, line.split(",")))
-        if fields.get("pxname") == backend and fields.get("svname") not in ("FRONTEND", "BACKEND"):
-            rows[fields["svname"]] = fields["status"]
-    return rows
+    """{server: status} of the statistics of one backend."""
+    return client(host, "{r['svname']: r['status'] for r in rt.show_stat() if r.get('pxname') == %r "
+                        "and r.get('svname') not in ('FRONTEND', 'BACKEND')}" % backend)
 
 
 def wait_for(predicate, what, timeout=30.0):
@@ -53,14 +65,8 @@ def both_up(host):
 
 
 def servers_state(host, backend="api_pool"):
-    """{server: srv_admin_state} from `show servers state` (the server-state-file format)."""
-    lines = admin(host, "show servers state %s" % backend).splitlines()
-    header = lines[1].lstrip("# ").split()
-    out = {}
-    for line in lines[2:]:
-        fields = dict(zip(header, line.split()))
-        out[fields["srv_name"]] = int(fields["srv_admin_state"])
-    return out
+    """{server: srv_admin_state} from the server-state rows (the server-state-file format)."""
+    return client(host, "{r['srv_name']: r['srv_admin_state'] for r in rt.servers_state(%r)}" % backend)
 
 
 def same_state(host, expected):
@@ -97,8 +103,7 @@ def test_both_backends_up_through_admin_socket(host):
 
 
 def test_tcp_admin_socket_on_loopback(host):
-    out = host.check_output("echo 'show info' | socat -t 5 stdio tcp4-connect:127.0.0.1:9100")
-    assert "Name: HAProxy" in out
+    assert client(host, "rt.show_info()['Name']", address="127.0.0.1:9100") == "HAProxy"
     assert host.socket("tcp://127.0.0.1:9100").is_listening
     assert not host.socket("tcp://0.0.0.0:9100").is_listening
 
@@ -118,8 +123,8 @@ def test_reload_keeps_drain_and_maint(host):
     """An operator's drain/maint survives `systemctl reload haproxy` (the drop-in saves the state)."""
     main_pid = host.check_output("systemctl show -p MainPID --value haproxy")
     assert "veza-haproxy-save-state" in host.check_output("systemctl show -p ExecReload haproxy")
-    admin(host, "set server api_pool/molecule-backend-api-2 state drain")
-    admin(host, "set server api_pool/molecule-backend-api-1 state maint")
+    set_state(host, "molecule-backend-api-2", "drain")
+    set_state(host, "molecule-backend-api-1", "maint")
     before = servers_state(host)
     assert before["molecule-backend-api-2"] & 0x08, before  # SRV_ADMF_FDRAIN
     assert before["molecule-backend-api-1"] & 0x01, before  # SRV_ADMF_FMAINT
@@ -137,8 +142,8 @@ def test_reload_keeps_drain_and_maint(host):
         assert rows["molecule-backend-api-1"].startswith("MAINT"), rows
         assert host.check_output("systemctl show -p MainPID --value haproxy") == main_pid
     finally:
-        admin(host, "set server api_pool/molecule-backend-api-1 state ready")
-        admin(host, "set server api_pool/molecule-backend-api-2 state ready")
+        set_state(host, "molecule-backend-api-1", "ready")
+        set_state(host, "molecule-backend-api-2", "ready")
     host.run_expect([0], "systemctl reload haproxy")
     wait_for(lambda: both_up(host), "both UP again after ready + reload")
 
@@ -154,11 +159,11 @@ def test_save_state_refuses_without_socket(host):
 def test_control_reload_without_state_file_loses_drain(host):
     """Control for the test above: the same reload without the saved state (master signalled
     directly, state file removed) brings a drained server back, so the file is what keeps it."""
-    admin(host, "set server api_pool/molecule-backend-api-2 state drain")
+    set_state(host, "molecule-backend-api-2", "drain")
     try:
         assert servers_state(host)["molecule-backend-api-2"] & 0x08
         host.run_expect([0], "rm -f /var/lib/haproxy/server-state && systemctl kill -s USR2 --kill-whom=main haproxy")
         time.sleep(1)
         wait_for(lambda: not_drained(host, "molecule-backend-api-2"), "drain lost without the state file")
     finally:
-        admin(host, "set server api_pool/molecule-backend-api-2 state ready")
+        set_state(host, "molecule-backend-api-2", "ready")

@@ -2,12 +2,16 @@
 # Copyright: (c) 2026, veza.infra maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-#
-# This module_utils is PRIVATE to veza.infra: no compatibility promise to other collections.
-"""Client for the HAProxy runtime API (stats socket), standard library only.
 
-It runs on the load-balancer host (modules) as well as from tests, benchmarks and playbooks
-(plain import: ``ansible_collections.veza.infra.plugins.module_utils.haproxy_runtime``).
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+"""The one client for the HAProxy runtime API (stats socket, unix or TCP), standard library only.
+
+Every caller goes through it: the haproxy_server_state module (with the drain policy of
+``_drain.py``), the unit and integration tests, the benchmarks, the Molecule verifier (which runs
+this file with the host's python3) and the lab (plain import:
+``ansible_collections.veza.infra.plugins.module_utils._haproxy``). It imports nothing outside the
+standard library, so it can also run as a single file.
 
 One command per connection: HAProxy answers and closes the connection (non-interactive mode), so
 an error in one command never leaks into the next. Every connection has an explicit timeout.
@@ -16,7 +20,8 @@ an error in one command never leaks into the next. Every connection has an expli
 
     rt = HAProxyRuntime("/run/haproxy/admin.sock", timeout=5)   # or "127.0.0.1:9100"
     rt.server("api_pool", "s1")["admin_state"]                  # 'ready' | 'drain' | 'maint'
-    rt.set_server_state("api_pool", "s1", "drain")
+    rt.set_server_state("api_pool", "s1", "drain")                # returns the command it sent
+    rt.wait_for("api_pool", "s1", lambda v: v["scur"] == 0, timeout=30)
     rt.command("show info")                                      # raw text
 
 Errors are typed (all derive from HAProxyRuntimeError): HAProxyAddressError (malformed socket
@@ -27,6 +32,7 @@ own error text) and its subclass HAProxyNotFound (missing backend or server, wit
 from __future__ import annotations
 
 import errno
+import math
 import os
 import re
 import socket
@@ -35,6 +41,7 @@ import time
 
 DEFAULT_SOCKET = "/run/haproxy/admin.sock"
 DEFAULT_TIMEOUT = 5.0
+MAX_TIMEOUT = 3600.0   # s; socket timeouts above this are refused (settimeout overflows near 1e308)
 
 # srv_admin_state bits (include/haproxy/server-t.h, enum srv_admin)
 ADMF_FMAINT = 0x01   # forced into maintenance (CLI / "disabled")
@@ -61,7 +68,14 @@ CHK_ST_PAUSED = 0x0008
 SERVER_STATES = ("ready", "drain", "maint")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
-_WEIGHT_RE = re.compile(r"^\s*(\d+)\s*(%?)\s*$")
+_WEIGHT_RE = re.compile(r"^\s*([0-9]+)\s*(%?)\s*$", re.ASCII)   # ASCII digits only: "\u0665" is not 5
+_INT_RE = re.compile(r"^-?[0-9]+$", re.ASCII)
+# balance algorithms that only take weights 0% and 100% whatever the hash-type (no BE_LB_PROP_DYN;
+# measured on HAProxy 2.6.12: static-rr refuses "set weight x/y 5", first accepts it); map-based hashes
+# (source, uri, hdr, ...) are static too, unless hash-type consistent, which "show stat" does not tell:
+# for those HAProxy's answer is the judge.
+STATIC_ALGOS = frozenset(("static-rr",))
+HASH_ALGOS = frozenset(("source", "uri", "url_param", "hdr", "rdp-cookie"))
 
 # show stat columns that stay strings even when they look numeric
 _STAT_STR_FIELDS = frozenset((
@@ -162,7 +176,7 @@ def parse_address(address):
         if not sep:
             raise HAProxyAddressError(
                 "socket address %r is neither an absolute unix socket path nor host:port" % address, address)
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not re.match(r"^[0-9]{1,5}$", port, re.ASCII) or not 0 < int(port) < 65536:
         raise HAProxyAddressError("socket address %r: needs a host and a port between 1 and 65535" % address,
                                   address)
     return family, (host, int(port))
@@ -189,6 +203,65 @@ def parse_weight(weight):
     return value, pct
 
 
+def check_seconds(value, field, minimum=0.0, maximum=None, strict=False):
+    """A duration in seconds: a finite real number (not a bool, nan or inf), >= ``minimum``
+    (> with ``strict``) and <= ``maximum``; HAProxyAddressError naming ``field`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise HAProxyAddressError("%s must be a number of seconds, got %r (%s)" % (field, value, type(value).__name__))
+    if not math.isfinite(value):
+        raise HAProxyAddressError("%s must be a finite number of seconds, got %r" % (field, value))
+    if (value <= minimum) if strict else (value < minimum):
+        raise HAProxyAddressError("%s must be %s %s (got %r)" % (field, ">" if strict else ">=", minimum, value))
+    if maximum is not None and value > maximum:
+        raise HAProxyAddressError("%s must be at most %s s (got %r)" % (field, maximum, value))
+    return float(value)
+
+
+def weight_refusal(algo, weight, initial_weight):
+    """HAProxy 2.6's refusal of ``set weight`` on a static algorithm, predicted; None if accepted.
+
+    Static algorithms (``STATIC_ALGOS``) take only a user weight of 0 or the configured one
+    (``0%`` / ``100%``). Map-based hashes are not predicted (see ``HASH_ALGOS``).
+    """
+    if algo not in STATIC_ALGOS:
+        return None
+    target = resolve_weight(weight, initial_weight)
+    if target in (0, initial_weight):
+        return None
+    return ("Backend is using a static LB algorithm (balance %s) and only accepts weights '0%%' and '100%%' "
+            "(weight %s would be %d of %d)" % (algo, weight, target, initial_weight))
+
+
+# --------------------------------------------------------------------------------------------
+# commands (the write methods send exactly these; the drain planner reports them)
+# --------------------------------------------------------------------------------------------
+def _target(backend, server):
+    return "%s/%s" % (check_name(backend, "backend"), check_name(server, "server"))
+
+
+def state_command(backend, server, state):
+    if state not in SERVER_STATES:
+        raise HAProxyAddressError("state %r must be one of %s" % (state, ", ".join(SERVER_STATES)))
+    return "set server %s state %s" % (_target(backend, server), state)
+
+
+def weight_command(backend, server, weight):
+    value, pct = parse_weight(weight)
+    return "set weight %s %d%s" % (_target(backend, server), value, "%" if pct else "")
+
+
+def shutdown_sessions_command(backend, server):
+    return "shutdown sessions server %s" % _target(backend, server)
+
+
+def health_command(backend, server, enabled):
+    return "%s health %s" % ("enable" if enabled else "disable", _target(backend, server))
+
+
+def agent_command(backend, server, enabled):
+    return "%s agent %s" % ("enable" if enabled else "disable", _target(backend, server))
+
+
 def resolve_weight(weight, initial_weight):
     """The user weight HAProxy will set for ``weight`` (as ``set weight`` computes it in 2.6)."""
     value, pct = parse_weight(weight)
@@ -203,7 +276,7 @@ def resolve_weight(weight, initial_weight):
 def _typed(value, field, str_fields):
     if value == "":
         return None
-    if field not in str_fields and re.match(r"^-?\d+$", value):
+    if field not in str_fields and _INT_RE.match(value):
         return int(value)
     return value
 
@@ -256,7 +329,7 @@ def parse_info(text):
         key, sep, value = line.partition(":")
         if sep:
             value = value.strip()
-            info[key.strip()] = int(value) if re.match(r"^-?\d+$", value) else value
+            info[key.strip()] = int(value) if _INT_RE.match(value) else value
     if "Name" not in info and "Version" not in info:
         raise HAProxyCommandError("unexpected answer to 'show info': %s" % _first_line(text),
                                   command="show info", output=text)
@@ -346,9 +419,7 @@ class HAProxyRuntime:
     def __init__(self, address=DEFAULT_SOCKET, timeout=DEFAULT_TIMEOUT):
         self.address = address
         self.family, self.sockaddr = parse_address(address)
-        self.timeout = float(timeout)
-        if self.timeout <= 0:
-            raise HAProxyAddressError("timeout must be > 0 (got %r)" % (timeout,), address)
+        self.timeout = check_seconds(timeout, "timeout", minimum=0, maximum=MAX_TIMEOUT, strict=True)
 
     # -- transport ------------------------------------------------------------------------
     def _connect(self):
@@ -496,42 +567,62 @@ class HAProxyRuntime:
                     stat_row = row
         if stat_row is None:
             raise HAProxyNotFound("server", server, names, self.address, backend=backend)
+        algo = next((r.get("algo") for r in stat if r.get("pxname") == backend and r.get("svname") == "BACKEND"), None)
         for row in self.servers_state(backend):
             if row["srv_name"] == server:
-                return merge_server(row, stat_row)
+                return dict(merge_server(row, stat_row), algo=algo)
         raise HAProxyNotFound("server", server, names, self.address, backend=backend)
 
-    # -- writes ---------------------------------------------------------------------------------
+    def backend_algo(self, backend, stat=None):
+        """The ``balance`` algorithm of a backend as ``show stat`` names it (``roundrobin``, ``source``,
+        ``static-rr``, ...); None when HAProxy does not say."""
+        stat = self.show_stat() if stat is None else stat
+        for row in stat:
+            if row.get("pxname") == backend and row.get("svname") == "BACKEND":
+                return row.get("algo")
+        raise HAProxyNotFound("backend", backend, self.backends(stat), self.address)
+
+    # -- writes: each sends one command and returns it ------------------------------------------
+    def _send(self, command):
+        self.execute(command)
+        return command
+
     def set_server_state(self, backend, server, state):
-        if state not in SERVER_STATES:
-            raise HAProxyAddressError("state %r must be one of %s" % (state, ", ".join(SERVER_STATES)))
-        self.execute("set server %s/%s state %s"
-                     % (check_name(backend, "backend"), check_name(server, "server"), state))
+        return self._send(state_command(backend, server, state))
 
     def set_weight(self, backend, server, weight):
-        value, pct = parse_weight(weight)
-        self.execute("set weight %s/%s %d%s" % (check_name(backend, "backend"), check_name(server, "server"),
-                                                value, "%" if pct else ""))
+        return self._send(weight_command(backend, server, weight))
 
     def shutdown_sessions(self, backend, server):
-        self.execute("shutdown sessions server %s/%s" % (check_name(backend, "backend"),
-                                                         check_name(server, "server")))
+        return self._send(shutdown_sessions_command(backend, server))
 
     def set_health(self, backend, server, enabled):
-        self.execute("%s health %s/%s" % ("enable" if enabled else "disable", check_name(backend, "backend"),
-                                          check_name(server, "server")))
+        return self._send(health_command(backend, server, enabled))
 
     def set_agent(self, backend, server, enabled):
-        self.execute("%s agent %s/%s" % ("enable" if enabled else "disable", check_name(backend, "backend"),
-                                         check_name(server, "server")))
+        return self._send(agent_command(backend, server, enabled))
 
-    def wait_for(self, backend, server, predicate, timeout, interval=0.5):
-        """Poll ``server()`` until ``predicate(view)`` is true; returns ``(view, ok)``."""
-        deadline = time.monotonic() + timeout
+    def wait_for(self, backend, server, predicate, timeout, interval=0.5, clock=time.monotonic, sleep=time.sleep):
+        """Poll ``server()`` until ``predicate(view)`` is true; returns ``(view, ok)``.
+
+        Never sleeps past the deadline: the last sleep is cut to what is left of ``timeout``.
+        """
+        timeout = check_seconds(timeout, "timeout")
+        interval = check_seconds(interval, "interval", strict=True)
+        deadline = clock() + timeout
         while True:
             view = self.server(backend, server)
             if predicate(view):
                 return view, True
-            if time.monotonic() >= deadline:
+            left = deadline - clock()
+            if left <= 0:
                 return view, False
-            time.sleep(interval)
+            sleep(min(interval, left))
+
+
+def haproxy_common_argument_spec():
+    """The socket options every module of the runtime API takes (doc fragment ``veza.infra._haproxy``)."""
+    return dict(
+        socket=dict(type="str", default=DEFAULT_SOCKET),
+        socket_timeout=dict(type="float", default=DEFAULT_TIMEOUT),
+    )

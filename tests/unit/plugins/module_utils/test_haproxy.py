@@ -1,7 +1,7 @@
 # Copyright: (c) 2026, veza.infra maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""haproxy_runtime: parsers on text captured from HAProxy 2.6.12, addresses, errors, transport."""
+"""_haproxy (the runtime API client): parsers on text captured from HAProxy 2.6.12, addresses, errors, transport."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from ansible_collections.veza.infra.plugins.module_utils import haproxy_runtime as hr
+from ansible_collections.veza.infra.plugins.module_utils import _haproxy as hr
 
 # Captured on this machine from HAProxy 2.6.12 (tests/integration/haproxy_lab.py config):
 # api_pool/s1 in DRAIN holding one request, api_pool/s2 in MAINT, static_pool/st1 at weight 0%.
@@ -337,3 +337,101 @@ def test_client_transport_errors():
         hr.HAProxyRuntime("/x.sock").command("show info\nshow stat")
     with pytest.raises(hr.HAProxyAddressError, match="timeout must be > 0"):
         hr.HAProxyRuntime("/x.sock", timeout=0)
+
+
+# -- new in the one client: durations, static algorithms, write methods return their command ---------
+@pytest.mark.parametrize("value, match", [
+    (float("nan"), "finite"), (float("inf"), "finite"), (1e308, "at most"), (True, "number of seconds"),
+    ("5", "number of seconds"), (0, "> 0"), (-1, "> 0"),
+])
+def test_check_seconds_rejects(value, match):
+    with pytest.raises(hr.HAProxyAddressError, match=match):
+        hr.check_seconds(value, "socket_timeout", minimum=0, maximum=hr.MAX_TIMEOUT, strict=True)
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 1e308, True])
+def test_client_timeout_must_be_finite(timeout):
+    with pytest.raises(hr.HAProxyAddressError, match="timeout"):
+        hr.HAProxyRuntime("/x.sock", timeout=timeout)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:\u0669\u0661\u0660\u0660", "[::1]:\uff19\uff11"])
+def test_parse_address_ascii_port_only(address):
+    with pytest.raises(hr.HAProxyAddressError, match="port between 1 and 65535"):
+        hr.parse_address(address)
+
+
+@pytest.mark.parametrize("algo, weight, initial, refused", [
+    ("static-rr", 5, 10, True), ("static-rr", "0%", 10, False), ("static-rr", "100%", 10, False),
+    ("static-rr", 10, 10, False), ("static-rr", "50%", 10, True), ("first", 5, 10, False),
+    ("roundrobin", 5, 10, False), ("source", 5, 10, False), (None, 5, 10, False),
+])
+def test_weight_refusal(algo, weight, initial, refused):
+    msg = hr.weight_refusal(algo, weight, initial)
+    assert (msg is not None) is refused
+    if refused:
+        assert "static LB algorithm" in msg
+
+
+def test_write_methods_send_and_return_the_builders_command():
+    class Rec(hr.HAProxyRuntime):
+        def __init__(self):  # pylint: disable=super-init-not-called
+            self.address, self.sent = "/x.sock", []
+
+        def command(self, command):
+            self.sent.append(command)
+            return ""
+    rt = Rec()
+    assert rt.set_server_state("b", "s", "drain") == hr.state_command("b", "s", "drain") == "set server b/s state drain"
+    assert rt.set_weight("b", "s", "50%") == hr.weight_command("b", "s", "50%") == "set weight b/s 50%"
+    assert rt.shutdown_sessions("b", "s") == "shutdown sessions server b/s"
+    assert rt.set_health("b", "s", False) == "disable health b/s"
+    assert rt.set_agent("b", "s", True) == "enable agent b/s"
+    assert rt.sent == ["set server b/s state drain", "set weight b/s 50%", "shutdown sessions server b/s",
+                       "disable health b/s", "enable agent b/s"]
+    with pytest.raises(hr.HAProxyAddressError):
+        rt.set_server_state("b", "s;x", "drain")
+    assert len(rt.sent) == 5
+
+
+def test_wait_for_never_sleeps_past_the_deadline():
+    class Never(hr.HAProxyRuntime):
+        def __init__(self):  # pylint: disable=super-init-not-called
+            self.address = "/x.sock"
+
+        def server(self, backend, server):
+            return {"scur": 1}
+    t = [0.0]
+    slept = []
+
+    def sleep(s):
+        slept.append(s)
+        t[0] += s
+    view, ok = Never().wait_for("b", "s", lambda v: v["scur"] == 0, timeout=2.5, interval=1e6,
+                                clock=lambda: t[0], sleep=sleep)
+    assert ok is False and t[0] == 2.5 and slept == [2.5]
+    with pytest.raises(hr.HAProxyAddressError, match="interval"):
+        Never().wait_for("b", "s", bool, timeout=1, interval=float("nan"))
+
+
+def test_server_view_carries_the_backend_algorithm():
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "s.sock")
+        srv = _OneShotServer(path, [SHOW_STAT, SHOW_SERVERS_STATE])
+        srv.start()
+        try:
+            assert hr.HAProxyRuntime(path, timeout=2).server("static_pool", "st1")["algo"] == "source"
+        finally:
+            srv.join(5)
+            srv.close()
+
+
+def test_common_argument_spec_matches_the_doc_fragment():
+    import yaml  # pylint: disable=import-outside-toplevel
+    from ansible_collections.veza.infra.plugins.doc_fragments._haproxy import ModuleDocFragment
+    doc = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]
+    spec = hr.haproxy_common_argument_spec()
+    assert sorted(doc) == sorted(spec)
+    for name, opt in spec.items():
+        assert doc[name]["type"] == opt["type"] and float(doc[name]["default"]) == float(opt["default"]) \
+            if opt["type"] == "float" else doc[name]["default"] == opt["default"]
