@@ -107,8 +107,9 @@ def knob_checks(knobs, haproxy_hosts, backend_hosts):
 
     ``knobs``: ``artifact``, ``node``, ``peer_nodes``, ``peer_serial``, ``sli_window``,
     ``sli_min_window``, ``sli_probe_interval``, ``sli_failure_limit``, ``p95_threshold``,
-    ``error_rate_threshold`` (the canary_* variables). ``haproxy_hosts``: group haproxy;
-    ``backend_hosts``: group backend_api_instances."""
+    ``error_rate_threshold`` (the canary_* variables), and optionally ``lb_host``
+    (canary_lb_host: then one more check, that it is the host of group haproxy).
+    ``haproxy_hosts``: group haproxy; ``backend_hosts``: group backend_api_instances."""
     k = dict(knobs or {})
     missing = sorted({"artifact", "node", "peer_nodes", "peer_serial", "sli_window", "sli_min_window",
                       "sli_probe_interval", "sli_failure_limit", "p95_threshold", "error_rate_threshold"} - set(k))
@@ -128,6 +129,11 @@ def knob_checks(knobs, haproxy_hosts, backend_hosts):
     numbers = window is not None and interval is not None
     probes = window_probes(window, interval) if numbers else None
     serial = k["peer_serial"]
+    lb_check = []
+    if "lb_host" in k:
+        lb_check = [_check("canary_lb_host", to_text(k["lb_host"]) in [to_text(h) for h in haproxy_hosts or []],
+                           "canary_lb_host=%s is not the host of group haproxy (%s); leave it unset or name that host"
+                           % (k["lb_host"], ", ".join(to_text(h) for h in haproxy_hosts or [])))]
     return [
         _check("haproxy group", len(haproxy_hosts or []) == 1,
                "exactly one host in group haproxy is supported (the runbook assumes a single LB)"),
@@ -156,7 +162,7 @@ def knob_checks(knobs, haproxy_hosts, backend_hosts):
                "PROM_P95_THRESHOLD_S=%s must be a positive number of seconds" % (k["p95_threshold"],)),
         _check("PROM_ERR_RATE_THRESHOLD", err is not None and 0 <= err < 1,
                "PROM_ERR_RATE_THRESHOLD=%s must be a ratio in [0, 1)" % (k["error_rate_threshold"],)),
-    ]
+    ] + lb_check
 
 
 def artifact_check(stat, path, sha256=""):

@@ -197,6 +197,14 @@ def test_more_than_one_load_balancer_is_refused():
     assert not {c["knob"]: c for c in cf.knob_checks(GOOD, [], BACKENDS)}["haproxy group"]["ok"]
 
 
+def test_the_lb_host_must_be_the_haproxy_host():
+    assert checks(lb_host="lb")["canary_lb_host"]["ok"]
+    bad = failed(lb_host="backend-api-1")
+    assert bad == {"canary_lb_host": "canary_lb_host=backend-api-1 is not the host of group haproxy (lb); "
+                                     "leave it unset or name that host"}
+    assert "canary_lb_host" not in checks()  # optional: eleven checks without it
+
+
 def test_a_missing_knob_is_an_error_naming_it():
     knobs = dict(GOOD)
     del knobs["sli_window"]
