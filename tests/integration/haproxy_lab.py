@@ -45,15 +45,10 @@ import threading
 import time
 import urllib.parse
 
+from ansible_run import free_port  # bound then released; HAProxy binds it right after
+
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 MAX_HOLD = 60.0           # s, longest /hold a backend accepts
-
-
-def free_port():
-    """A free TCP port on 127.0.0.1 (bound then released; HAProxy binds it right after)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
