@@ -89,18 +89,23 @@ def test_every_module_has_a_page_with_every_option_and_return_value(rendered):
         assert "Examples" in page and "veza.infra.%s:" % name in page
 
 
+def _role_files(*parts):
+    """(role, text of roles/<role>/<parts>) of every role that has that file."""
+    for role in sorted(os.listdir(os.path.join(ROOT, "roles"))):
+        path = os.path.join(ROOT, "roles", role, *parts)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as fh:
+                yield role, fh.read()
+
+
 def test_every_filter_and_role_knob_has_its_page(rendered):
     files, _problems = rendered
     for fname in os.listdir(os.path.join(ROOT, "plugins", "filter")):
         if fname.endswith(".yml"):
             page = files[os.path.join("docs", "reference", fname[:-4] + "_filter.rst")]
             assert "veza.infra.%s filter" % fname[:-4] in page
-    for role in os.listdir(os.path.join(ROOT, "roles")):
-        specs_path = os.path.join(ROOT, "roles", role, "meta", "argument_specs.yml")
-        if not os.path.isfile(specs_path):
-            continue
-        with open(specs_path, encoding="utf-8") as fh:
-            specs = yaml.safe_load(fh)["argument_specs"]
+    for role, text in _role_files("meta", "argument_specs.yml"):
+        specs = yaml.safe_load(text)["argument_specs"]
         page = files[os.path.join("docs", "reference", role + "_role.rst")]
         missing = ["%s--%s" % (entry, opt) for entry, spec in specs.items() for opt in (spec.get("options") or {})
                    if 'id="parameter-%s--%s"' % (entry, opt) not in page]
@@ -115,12 +120,8 @@ def test_canary_knobs_show_the_runbook_environment_variable_and_default(rendered
     assert rows["canary_force_migrate"].endswith("| `FORCE_MIGRATE` | `false` |")
     assert rows["canary_prom_url"].endswith("| `PROM_URL` | `http://prom.lxd:9090` |")
     assert rows["canary_prom_scrape_interval"].endswith("|  | `15` |")  # no environment variable
-    for role in os.listdir(os.path.join(ROOT, "roles")):
-        defaults = os.path.join(ROOT, "roles", role, "defaults", "main.yml")
-        if not os.path.isfile(defaults):
-            continue
-        with open(defaults, encoding="utf-8") as fh:
-            names = re.findall(r"^(%s_\w+):" % role, fh.read(), re.M)
+    for role, text in _role_files("defaults", "main.yml"):
+        names = re.findall(r"^(%s_\w+):" % role, text, re.M)
         missing = [n for n in names if "[`%s`](reference/%s_role.rst)" % (n, role) not in guide]
         assert missing == [], "%s: knobs missing from the guide's table: %s" % (role, missing)
 
