@@ -69,8 +69,8 @@ def _module_doc(path):
     """DOCUMENTATION and RETURN as ansible-doc reads them (doc fragments merged)."""
     from ansible.plugins.loader import fragment_loader  # pylint: disable=import-outside-toplevel
     from ansible.utils.plugin_docs import get_docstring  # pylint: disable=import-outside-toplevel
-    doc, _examples, returns, _meta = get_docstring(os.path.abspath(path), fragment_loader, collection_name="veza.infra",
-                                                    is_module=True, plugin_type="module")
+    doc, _examples, returns, _meta = get_docstring(
+        os.path.abspath(path), fragment_loader, collection_name="veza.infra", is_module=True, plugin_type="module")
     return doc or {}, returns or {}
 
 
