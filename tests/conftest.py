@@ -10,6 +10,11 @@
 """
 import os
 import sys
+import tempfile
+
+# hypothesis' example database and caches outside the checkout (a .hypothesis/ here would ship in
+# the collection tarball); kept between runs, so that a failure replays.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "veza-infra-hypothesis"))
 
 try:
     from hypothesis import HealthCheck, settings
