@@ -20,6 +20,14 @@ help:
 bootstrap:
 	@bash scripts/bootstrap.sh
 
+# The link that makes veza.infra.* resolve from this checkout (ansible.cfg's collections_path):
+# .collections/ansible_collections/veza/infra -> the repository root. bootstrap makes it too.
+.PHONY: collection-link
+collection-link:
+	@mkdir -p .collections/ansible_collections/veza
+	@ln -sfn ../../.. .collections/ansible_collections/veza/infra
+	@echo "collection-link: .collections/ansible_collections/veza/infra -> $(CURDIR)"
+
 # One stage after the other; every stage runs even when an earlier one failed, and the
 # last line says how many stages passed.
 test: bootstrap

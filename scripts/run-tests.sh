@@ -60,6 +60,8 @@ stage_lint() {
   local rc=0
   ansible-lint --profile production --offline -q || rc=1
   antsibull-changelog lint || rc=1   # changelogs/fragments/*.yml and changelog.yaml
+  # module, filter and role docs as antsibull-docs renders them (schema, markup, references)
+  antsibull-docs lint-collection-docs --plugin-docs . || rc=1
   return $rc
 }
 stage_unit() {

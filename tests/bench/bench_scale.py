@@ -43,6 +43,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 RESULTS = os.path.join(HERE, "results")
 VENV = os.environ.get("VEZA_VENV", "/opt/veza-infra/venv")
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+from ansible_run import JSON_CALLBACK, parse_json  # noqa: E402  pylint: disable=wrong-import-position
 from loadgen import LoadGen  # noqa: E402  pylint: disable=wrong-import-position
 
 BINARY = "/opt/veza/backend-api/veza-api"
@@ -165,19 +166,16 @@ def canary_run(lab, artifact, reports, serial="1", timeout=900):
     e.update({"ARTIFACT": artifact, "CANARY_NODE": nodes[-1], "PEER_NODES": ",".join(nodes[:-1]),
               "PEER_SERIAL": serial, "SLI_WINDOW": "30", "SLI_PROBE_INTERVAL": "5", "SLI_REPORT_DIR": reports,
               "MIGRATIONS_PATHS": os.path.join(ROOT, "tests", "fixtures", "migrations"),
-              "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_JSON_INDENT": "0", "ANSIBLE_NOCOLOR": "1"})
+              "ANSIBLE_STDOUT_CALLBACK": JSON_CALLBACK, "ANSIBLE_JSON_INDENT": "0", "ANSIBLE_NOCOLOR": "1"})
     t0 = time.monotonic()
     proc = subprocess.run(["ansible-playbook", "-i", lab.inventory, "playbooks/canary.yml"], cwd=ROOT, env=e,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout, check=False)
     wall = time.monotonic() - t0
-    data = None
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith("{"):
-            data = json.loads(line)
-            with open(os.path.join(reports, "canary-%d-%s.json" % (len(nodes), serial.replace("%", "pct").replace(",", "_"))),
-                      "w", encoding="utf-8") as fh:
-                fh.write(line)
-            break
+    data = parse_json(proc.stdout)
+    if data is not None:
+        with open(os.path.join(reports, "canary-%d-%s.json" % (len(nodes), serial.replace("%", "pct").replace(",", "_"))),
+                  "w", encoding="utf-8") as fh:
+            json.dump(data, fh)
     return proc.returncode, data, wall, proc.stdout[-3000:]
 
 

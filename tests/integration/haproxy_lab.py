@@ -59,15 +59,10 @@ except ImportError:  # run as a script, outside pytest (tests/conftest.py instal
     from ansible_collections.veza.infra.plugins.module_utils._haproxy import (  # noqa: E402
         HAProxyRuntime, HAProxyRuntimeError)
 
+from ansible_run import free_port  # bound then released; HAProxy binds it right after
+
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 MAX_HOLD = 60.0           # s, longest /hold a backend accepts
-
-
-def free_port():
-    """A free TCP port on 127.0.0.1 (bound then released; HAProxy binds it right after)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ import urllib.request
 import warnings
 
 import pytest
+from ansible_run import free_port, wait_until  # noqa: F401  (wait_until: test_prom_sli_watch imports it from here)
 from loadgen import LoadGen
 
 # tests/conftest.py (loaded first by pytest; imported by the benches) installs the collection loader.
@@ -34,21 +34,6 @@ STAND_IN = os.path.join(ROOT, "tests", "fixtures", "veza_api", "veza_api.py")
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 SCRAPE_INTERVAL = 1
 TRAFFIC_MAX_SECONDS = 240  # the load loop ends by itself even if a finalizer never runs
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate, timeout, step=0.1, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(step)
-    raise TimeoutError("timed out after %ss waiting for %s" % (timeout, what))
 
 
 def _stop(proc, timeout=10):

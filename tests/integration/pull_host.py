@@ -18,13 +18,14 @@ stage's copy), so uncommitted edits are what the test pulls.
 """
 from __future__ import annotations
 
-import json
 import os
-import re
 import subprocess
 import sys
 import time
 import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/, also when run by hand
+from ansible_run import JSON_CALLBACK, parse_json  # noqa: E402  pylint: disable=wrong-import-position
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV = os.environ.get("VEZA_VENV", "/opt/veza-infra/venv")
@@ -70,24 +71,11 @@ def base_interpreter_prefix():
     return None if out in ("/usr", "/usr/local") else out
 
 
-def parse_playbook_json(text):
-    """The JSON document of the ansible.builtin.json callback inside ansible-pull's output."""
-    decoder = json.JSONDecoder()
-    for m in re.finditer(r"^\{$", text, re.M):
-        try:
-            doc, _end = decoder.raw_decode(text, m.start())
-        except ValueError:
-            continue
-        if isinstance(doc, dict) and "plays" in doc and "stats" in doc:
-            return doc
-    return None
-
-
 class PullResult:
     def __init__(self, proc):
         self.rc = proc.returncode
         self.output = proc.stdout + proc.stderr
-        self.doc = parse_playbook_json(proc.stdout)
+        self.doc = parse_json(proc.stdout)
 
     def stats(self, host):
         assert self.doc, "no playbook JSON in ansible-pull output (rc %s):\n%s" % (self.rc, self.output[-4000:])
@@ -148,7 +136,7 @@ class PullHost:
 
     def pull(self, *args, inventory="inventory/lab.yml", collections_path=BASE, timeout=300):
         """ansible-pull of this repository's playbooks/pull.yml on the host, from /."""
-        env = {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "ANSIBLE_NOCOLOR": "1",
+        env = {"ANSIBLE_STDOUT_CALLBACK": JSON_CALLBACK, "ANSIBLE_NOCOLOR": "1",
                "ANSIBLE_DEPRECATION_WARNINGS": "0"}
         if collections_path:
             env["ANSIBLE_COLLECTIONS_PATH"] = collections_path

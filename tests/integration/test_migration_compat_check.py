@@ -14,24 +14,14 @@ import subprocess
 import sys
 
 import pytest
+from ansible_run import ansible_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE = "veza.infra.migration_compat_check"
 
 
 def _env(tmp_path):
-    env = dict(os.environ)
-    env.update(
-        PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""),
-        ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"),
-        ANSIBLE_HOME=str(tmp_path / "ansible-home"),
-        ANSIBLE_NOCOLOR="1",
-    )
-    return env
+    return ansible_env(ANSIBLE_LOCAL_TEMP=tmp_path / "ansible-local", ANSIBLE_HOME=tmp_path / "ansible-home")
 
 
 def _common_args():

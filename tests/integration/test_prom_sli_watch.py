@@ -21,18 +21,11 @@ import time
 
 import pytest
 
+from ansible_run import ansible_env
 from prometheus_lab import (  # noqa: F401  pylint: disable=unused-import
     ROOT, BreachWatch, error_ratio_query, make_prometheus, p95_query, prom_lab, wait_until)
 
-ENV = dict(os.environ,
-           ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-           ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
-           ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-           ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-           ANSIBLE_FORCE_COLOR="0",
-           ANSIBLE_LOCALHOST_WARNING="0",
-           ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-           PYTHONUNBUFFERED="1")
+ENV = ansible_env(ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", PYTHONUNBUFFERED="1")
 INTERVAL = 2
 PROBE_LINE = re.compile(r"^prom_sli_watch \[localhost\] +[0-9.]+s/[0-9]+s  probe [0-9]+ ")
 

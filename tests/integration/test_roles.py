@@ -7,14 +7,14 @@ HTTPS. What the roles do on a host is Molecule's part (roles/*/molecule)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ansible_run import ROOT, task_results
+from ansible_run import playbook as run_playbook
 
 
 def playbook(tmp_path, text, *args, inventory=None):
@@ -22,24 +22,11 @@ def playbook(tmp_path, text, *args, inventory=None):
     book.write_text(textwrap.dedent(text))
     inv = tmp_path / "inv.yml"
     inv.write_text(inventory or "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n")
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
-               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_DEPRECATION_WARNINGS="0")
-    proc = subprocess.run(["ansible-playbook", "-i", str(inv), str(book), *args], cwd=str(tmp_path),
-                          env=env, capture_output=True, text=True, timeout=300, check=False)
-    try:
-        out = json.loads(proc.stdout)
-    except ValueError:
-        pytest.fail("no JSON from ansible-playbook: %s\n%s" % (proc.stdout[-2000:], proc.stderr[-2000:]))
-    return proc.returncode, out
-
-
-def task_results(out):
-    for play in out["plays"]:
-        for task in play["tasks"]:
-            for host, res in task["hosts"].items():
-                yield task["task"]["name"], host, res
+    done = run_playbook(book, inv, *args, cwd=tmp_path, env=dict(ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+                                                                 ANSIBLE_DEPRECATION_WARNINGS="0"))
+    if done.doc is None:
+        pytest.fail("no JSON from ansible-playbook: %s\n%s" % (done.stdout[-2000:], done.stderr[-2000:]))
+    return done.rc, done.doc
 
 
 ROLE_PLAY = """

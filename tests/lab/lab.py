@@ -28,6 +28,7 @@ import time
 import urllib.parse
 import urllib.request
 
+from ansible_run import ansible_env
 from loadgen import COOKIE_RE, BACKEND_HEADERS, COOKIE  # one definition of the cookie and backend headers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -38,12 +39,8 @@ POOL = "api_pool"
 
 
 def env():
-    """Environment for scripts/lab.sh and ansible from this checkout."""
-    e = dict(os.environ)
-    e["PATH"] = os.path.join(VENV, "bin") + os.pathsep + e.get("PATH", "")
-    e["ANSIBLE_CONFIG"] = os.path.join(ROOT, "ansible.cfg")
-    e["ANSIBLE_COLLECTIONS_PATH"] = os.path.join(ROOT, ".collections")
-    return e
+    """Environment for scripts/lab.sh and ansible from this checkout (text output, no JSON)."""
+    return ansible_env(json=False)
 
 
 MIGRATIONS = os.path.join(ROOT, "tests", "fixtures", "migrations")

@@ -17,11 +17,17 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from ansible.module_utils import _internal as _module_utils_internal
 from ansible.module_utils.testing import patch_module_args
 
 
 @pytest.fixture
-def run_module(capsys):
+def run_module(capsys, monkeypatch):
+    # A module runs on a target host: once any controller code is imported in this process (a
+    # filter or action plugin test imports ansible.errors), module_utils' warn() would go to the
+    # controller's Display instead of the result's "warnings".
+    monkeypatch.setattr(_module_utils_internal, "is_controller", False)
+
     def run(module, args):
         with patch_module_args(args):
             with pytest.raises(SystemExit) as exc:

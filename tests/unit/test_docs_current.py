@@ -1,10 +1,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The committed generated docs (docs/reference/*, the knob table of docs/guide.md) are what
-scripts/gen-docs.py produces from the modules and roles now, and the generator reads them right.
+"""The committed generated docs (docs/reference/*.rst, antsibull-docs' pages; the knob table of
+docs/guide.md, gen-docs' own) are what scripts/gen-docs.py produces from the modules, filters and
+roles now, and they document every option, return value and knob.
 
-A failure here usually means a module's DOCUMENTATION/RETURN or a role's argument_specs/defaults
-changed without `make docs`: run it and commit the result."""
+A failure here usually means a module's DOCUMENTATION/RETURN, a filter's YAML or a role's
+argument_specs/defaults changed without `make docs`: run it and commit the result."""
 from __future__ import annotations
 
 import importlib.util
@@ -12,6 +13,7 @@ import os
 import re
 
 import pytest
+import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -50,47 +52,78 @@ def test_stale_detection_sees_an_edit_and_a_leftover(gen, rendered, tmp_path, mo
         (root / rel).write_text(text, encoding="utf-8")
     monkeypatch.setattr(gen, "ROOT", str(root))
     assert gen.stale_files(files) == []
-    edited = os.path.join(gen.REF_DIR, "prom_sli_watch.md")
-    (root / edited).write_text(files[edited].replace("`3600`", "`60`"), encoding="utf-8")
-    leftover = os.path.join(gen.REF_DIR, "removed_module.md")
-    (root / leftover).write_text(gen.MARKER + " from x. -->\n# gone\n", encoding="utf-8")
+    edited = os.path.join(gen.REF_DIR, "prom_sli_watch_module.rst")
+    default = "<b style=\"color: blue;\">Default:</b> <code style=\"color: blue;\">3600</code>"
+    assert default in files[edited]
+    (root / edited).write_text(files[edited].replace(default, default.replace("3600", "60")), encoding="utf-8")
+    leftover = os.path.join(gen.REF_DIR, "removed_module.rst")
+    (root / leftover).write_text(gen.ANTSIBULL_MARKER + "\n\ngone\n", encoding="utf-8")
+    old_md = os.path.join(gen.REF_DIR, "removed.md")
+    (root / old_md).write_text(gen.MARKER + " from x. -->\n# gone\n", encoding="utf-8")
     handwritten = os.path.join(gen.REF_DIR, "notes.md")
     (root / handwritten).write_text("# notes kept by hand\n", encoding="utf-8")
-    assert gen.stale_files(files) == [edited, leftover]
+    assert gen.stale_files(files) == [edited, old_md, leftover]
 
 
-def test_every_module_has_a_page_with_every_option_and_return_value(gen, rendered):
+def _module_doc(path):
+    """DOCUMENTATION and RETURN as ansible-doc reads them (doc fragments merged)."""
+    from ansible.plugins.loader import fragment_loader  # pylint: disable=import-outside-toplevel
+    from ansible.utils.plugin_docs import get_docstring  # pylint: disable=import-outside-toplevel
+    doc, _examples, returns, _meta = get_docstring(
+        os.path.abspath(path), fragment_loader, collection_name="veza.infra", is_module=True, plugin_type="module")
+    return doc or {}, returns or {}
+
+
+def test_every_module_has_a_page_with_every_option_and_return_value(rendered):
     files, _problems = rendered
     modules = sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "plugins", "modules"))
                      if f.endswith(".py") and not f.startswith("_"))
     assert len(modules) >= 4
     for name in modules:
-        doc, _examples, returns = gen.module_doc(os.path.join(ROOT, "plugins", "modules", name + ".py"))
-        page = files[os.path.join(gen.REF_DIR, name + ".md")]
-        assert page.startswith(gen.MARKER)
-        missing = [o for o in doc["options"] if '<a id="option-%s"></a>' % o not in page]
-        missing += [r for r in returns if '<a id="return-%s"></a>' % r not in page]
+        doc, returns = _module_doc(os.path.join(ROOT, "plugins", "modules", name + ".py"))
+        page = files[os.path.join("docs", "reference", name + "_module.rst")]
+        assert page.startswith(".. Created with antsibull-docs")
+        missing = [o for o in doc["options"] if 'id="parameter-%s"' % o not in page]
+        missing += [r for r in returns if 'id="return-%s"' % r not in page]
         assert missing == [], "%s: not in its reference page: %s" % (name, missing)
-        assert "## Examples" in page and "veza.infra.%s:" % name in page
+        assert "Examples" in page and "veza.infra.%s:" % name in page
+
+
+def _role_files(*parts):
+    """(role, text of roles/<role>/<parts>) of every role that has that file."""
+    for role in sorted(os.listdir(os.path.join(ROOT, "roles"))):
+        path = os.path.join(ROOT, "roles", role, *parts)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as fh:
+                yield role, fh.read()
+
+
+def test_every_filter_and_role_knob_has_its_page(rendered):
+    files, _problems = rendered
+    for fname in os.listdir(os.path.join(ROOT, "plugins", "filter")):
+        if fname.endswith(".yml"):
+            page = files[os.path.join("docs", "reference", fname[:-4] + "_filter.rst")]
+            assert "veza.infra.%s filter" % fname[:-4] in page
+    for role, text in _role_files("meta", "argument_specs.yml"):
+        specs = yaml.safe_load(text)["argument_specs"]
+        page = files[os.path.join("docs", "reference", role + "_role.rst")]
+        missing = ["%s--%s" % (entry, opt) for entry, spec in specs.items() for opt in (spec.get("options") or {})
+                   if 'id="parameter-%s--%s"' % (entry, opt) not in page]
+        assert missing == [], "%s: not in its role page: %s" % (role, missing)
 
 
 def test_canary_knobs_show_the_runbook_environment_variable_and_default(rendered):
     files, _problems = rendered
-    roles_md = files[os.path.join("docs", "reference", "roles.md")]
-    rows = {m.group(1): m.group(0) for m in re.finditer(r'^\| <a id="(\w+)"></a>.*$', roles_md, re.M)}
-    assert "| `3600` | `SLI_WINDOW` |" in rows["canary_sli_window"]
-    assert "| `false` | `FORCE_MIGRATE` |" in rows["canary_force_migrate"]
-    assert "| `http://prom.lxd:9090` | `PROM_URL` |" in rows["canary_prom_url"]
-    assert "| `15` |  |" in rows["canary_prom_scrape_interval"]  # no environment variable
     guide = files[os.path.join("docs", "guide.md")]
-    for role in os.listdir(os.path.join(ROOT, "roles")):
-        defaults = os.path.join(ROOT, "roles", role, "defaults", "main.yml")
-        if not os.path.isfile(defaults):
-            continue
-        with open(defaults, encoding="utf-8") as fh:
-            names = re.findall(r"^(%s_\w+):" % role, fh.read(), re.M)
-        missing = [n for n in names if "reference/roles.md#%s)" % n not in guide or n not in rows]
-        assert missing == [], "%s: knobs missing from the guide or roles.md: %s" % (role, missing)
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| \w+ \| \[`(\w+)`\]\(reference/\w+_role\.rst\).*$", guide, re.M)}
+    assert rows["canary_sli_window"].endswith("| `SLI_WINDOW` | `3600` |")
+    assert rows["canary_force_migrate"].endswith("| `FORCE_MIGRATE` | `false` |")
+    assert rows["canary_prom_url"].endswith("| `PROM_URL` | `http://prom.lxd:9090` |")
+    assert rows["canary_prom_scrape_interval"].endswith("|  | `15` |")  # no environment variable
+    for role, text in _role_files("defaults", "main.yml"):
+        names = re.findall(r"^(%s_\w+):" % role, text, re.M)
+        missing = [n for n in names if "[`%s`](reference/%s_role.rst)" % (n, role) not in guide]
+        assert missing == [], "%s: knobs missing from the guide's table: %s" % (role, missing)
 
 
 @pytest.mark.parametrize("raw, env_default, spec_default, ok", [
@@ -105,22 +138,6 @@ def test_environment_default_compared_with_the_documented_default(gen, raw, env_
     match = gen.ENV_LOOKUP.search(raw)
     assert match.group("name") == "X" and match.group("default") == env_default
     assert gen._env_default_matches(raw, env_default, spec_default) is ok  # pylint: disable=protected-access
-
-
-def test_markup_renders_as_markdown(gen):
-    from antsibull_docs_parser.dom import PluginIdentifier  # pylint: disable=import-outside-toplevel
-
-    problems = []
-    markup = gen.Markup(problems)
-    here = PluginIdentifier(fqcn="veza.infra.prom_sli_watch", type="module")
-    text = markup.render(["O(window) and RV(verdict=green), C(a|b), M(veza.infra.deploy_lock).",
-                          "L(docs,https://example.invalid) I(it) <b>"], here)
-    assert text == ("[`window`](#option-window) and [`verdict=green`](#return-verdict), `a\\|b`, "
-                    "[`veza.infra.deploy_lock`](deploy_lock.md).<br>"
-                    "[docs](https://example.invalid) *it* &lt;b>")
-    assert problems == []
-    markup.render("C(unclosed", here, "somewhere")
-    assert problems and problems[0].startswith("somewhere: bad markup")
 
 
 # Written in parallel by another engineer (issue 9, ansible-pull); a link to it is checked once

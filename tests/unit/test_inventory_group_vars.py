@@ -6,36 +6,27 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ansible_run import ROOT, ansible_env, run
 
 
 def host_vars(inventory, host, cwd=ROOT):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"))
-    proc = subprocess.run(["ansible-inventory", "-i", os.path.join(ROOT, inventory), "--host", host],
-                          cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    done = run(["ansible-inventory", "-i", os.path.join(ROOT, inventory), "--host", host], cwd=cwd,
+               env=ansible_env(json=False), timeout=120)
+    assert done.rc == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def resolved(inventory, host, var, **environ):
     """A variable as a task on `host` sees it (templated, environment applied), by ad-hoc debug
     with a local connection (the Incus hosts do not exist here)."""
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
-               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", **environ)
-    for name in ("SLI_WINDOW", "PROM_URL"):
-        if name not in environ:
-            env.pop(name, None)
-    proc = subprocess.run(["ansible", host, "-i", os.path.join(ROOT, inventory), "-m", "ansible.builtin.debug",
-                           "-a", "var=%s" % var, "-e", "ansible_connection=local"], cwd=ROOT, env=env, capture_output=True, text=True, check=False,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"][host][var]
+    env = ansible_env(drop=[n for n in ("SLI_WINDOW", "PROM_URL") if n not in environ], **environ)
+    done = run(["ansible", host, "-i", os.path.join(ROOT, inventory), "-m", "ansible.builtin.debug",
+                "-a", "var=%s" % var, "-e", "ansible_connection=local"], env=env, timeout=120)
+    assert done.rc == 0, done.stdout + done.stderr
+    return done.need_doc()["plays"][0]["tasks"][0]["hosts"][host][var]
 
 
 @pytest.mark.parametrize("env", ["staging", "prod"])
