@@ -1,0 +1,145 @@
+# -*- coding: utf-8 -*-
+# Copyright: veza.infra contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The relative gate of veza.infra.prom_sli_watch (#17 part 1) through `ansible` against a real
+Prometheus on loopback scraping two veza-api stand-ins every second: the canary and one peer
+still on the old binary (the baseline), each kept busy by its own bounded traffic.
+
+- a fleet-wide slowdown (both stand-ins slowed through their control file): the absolute-only
+  gate is red (the false rollback), the relative gate inconclusive (held, then no rollback);
+- a canary-only regression below the SLO (its p95 x10, still under 0.5 s): red with the relative
+  gate, green without.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+from loadgen import LoadGen
+
+from prometheus_lab import ROOT, TRAFFIC_MAX_SECONDS, Prometheus, StandIn, p95_query, wait_until
+
+ENV = dict(os.environ,
+           ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+           ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
+           ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+           ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
+           ANSIBLE_FORCE_COLOR="0",
+           ANSIBLE_LOCALHOST_WARNING="0",
+           ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
+           PYTHONUNBUFFERED="1")
+LINE = re.compile(r"^prom_sli_watch \[localhost\] .*probe [0-9]+ .*p95_latency=\S+ vs \S+")
+
+
+class PairLab:
+    """Two stand-ins (canary, baseline), their traffic, one Prometheus scraping both."""
+
+    def __init__(self):
+        self.workdir = tempfile.mkdtemp(prefix="veza-prom-relative-")
+        self.parts = []
+        try:
+            self.canary = self._stand_in("canary")
+            self.peer = self._stand_in("peer")
+            self.prometheus = Prometheus([self.canary.address, self.peer.address], self.workdir)
+            self.parts.append((self.prometheus, "cleanup"))
+        except BaseException:
+            self.close()
+            raise
+        self.canary_sel = 'instance="%s"' % self.canary.address
+        self.peer_sel = 'instance="%s"' % self.peer.address
+
+    def _stand_in(self, name):
+        workdir = os.path.join(self.workdir, name)
+        os.mkdir(workdir)
+        stand_in = StandIn(workdir)
+        self.parts.append((stand_in, "stop"))
+        traffic = LoadGen("http://%s/api/v1/tracks" % stand_in.address, rate=40, duration=TRAFFIC_MAX_SECONDS,
+                          clients=4, sticky_share=0, keepalive_share=1).start()
+        self.parts.append((traffic, "stop"))
+        return stand_in
+
+    def p95(self, selector):
+        return self.prometheus.value(p95_query(selector))
+
+    def settle(self, canary, peer, timeout=40):
+        """Until Prometheus's p95 of each side is in its (low, high) range."""
+        def ok():
+            c, p = self.p95(self.canary_sel), self.p95(self.peer_sel)
+            return (c is not None and p is not None and canary[0] <= c <= canary[1] and peer[0] <= p <= peer[1])
+        wait_until(ok, timeout, step=0.25, what="p95 canary in %s, peer in %s" % (canary, peer))
+
+    def close(self):
+        for part, step in reversed(self.parts):
+            getattr(part, step)()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    lab = PairLab()
+    try:
+        lab.settle((0, 0.05), (0, 0.05))
+        yield lab
+    finally:
+        lab.close()
+
+
+def gate(lab, relative, **over):
+    args = {"url": lab.prometheus.url, "selector": lab.canary_sel, "window": 6, "interval": 2, "min_window": 1,
+            "scrape_interval": 1, "fail_on_red": False}
+    if relative:
+        args.update(baseline_instances=[lab.peer.address], min_requests=5, hold_limit=4)
+    args.update(over)
+    proc = subprocess.run(["ansible", "localhost", "-m", "veza.infra.prom_sli_watch", "-a", json.dumps(args)],
+                          cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120, check=False)
+    found = re.search(r"^\{$", proc.stdout, re.M)  # the json callback's document
+    assert found, proc.stdout + proc.stderr
+    start = found.start()
+    out = json.loads(proc.stdout[start:])
+    result = out["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    lines = [line for line in proc.stdout[:start].splitlines() if LINE.search(line)]
+    return result, lines
+
+
+def test_fleet_wide_slowdown_absolute_red_relative_inconclusive(pair):
+    pair.canary.set(delay=0.7)
+    pair.peer.set(delay=0.7)
+    try:
+        pair.settle((0.55, 10), (0.55, 10))
+        absolute, _ = gate(pair, relative=False)
+        relative, lines = gate(pair, relative=True)
+    finally:
+        pair.canary.set()
+        pair.peer.set()
+    assert absolute["verdict"] == "red", absolute["reason"]  # the false rollback
+    assert relative["verdict"] == "inconclusive", relative["reason"]
+    assert "fleet-wide" in relative["reason"] and "Not rolled back" in relative["reason"]
+    assert not relative.get("failed")  # fail_on_red=false: the caller reads the verdict
+    assert relative["baseline"]["extension"] == 4 and len(relative["probes"]) == 4 + 2
+    assert {p["status"] for p in relative["probes"]} == {"inconclusive"}
+    assert lines and all("INCONCLUSIVE" in line for line in lines), lines
+    pair.settle((0, 0.05), (0, 0.05))
+
+
+def test_canary_only_regression_below_the_slo(pair):
+    # the build's delay is 2-20 ms (p95 ~0.02 s); x10 on the canary only: 20-200 ms, p95 ~0.2 s < 0.5 s
+    pair.canary.set(delay=[0.02, 0.2])
+    try:
+        pair.settle((0.12, 0.45), (0, 0.05))
+        absolute, _ = gate(pair, relative=False)
+        relative, lines = gate(pair, relative=True)
+    finally:
+        pair.canary.set()
+    assert absolute["verdict"] == "green", absolute["reason"]
+    assert relative["verdict"] == "red", relative["reason"]
+    assert "against the baseline" in relative["reason"]
+    breach = relative["breach"]
+    assert breach["sli"] == "p95_latency" and breach["value"] < 0.5 and breach["value"] > 1.5 * breach["baseline"]
+    assert len(relative["probes"]) == 1  # red at the first probe
+    assert "RED" in lines[0] and "vs" in lines[0]
+    pair.settle((0, 0.05), (0, 0.05))
