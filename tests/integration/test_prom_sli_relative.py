@@ -143,3 +143,88 @@ def test_canary_only_regression_below_the_slo(pair):
     assert len(relative["probes"]) == 1  # red at the first probe
     assert "RED" in lines[0] and "vs" in lines[0]
     pair.settle((0, 0.05), (0, 0.05))
+
+
+PLAYBOOK = """---
+- name: Canary pre-flight, Prometheus part (the haproxy host)
+  hosts: haproxy
+  gather_facts: false
+  tasks:
+    - name: Pre-flight
+      ansible.builtin.include_role:
+        name: veza.infra.canary
+        tasks_from: preflight_prometheus
+
+- name: SLI gate (the canary)
+  hosts: backend_api_instances
+  gather_facts: false
+  tasks:
+    - name: Gate
+      ansible.builtin.include_role:
+        name: veza.infra.canary
+        tasks_from: gate
+"""
+BASELINE_PREFLIGHT = "veza.infra.canary : Preflight | Prometheus has the SLI series of every peer of the relative gate's baseline"
+KNOBS = "veza.infra.canary : Preflight | Relative gate knobs are valid (SLI_BASELINE and its thresholds)"
+GATE = "veza.infra.canary : Gate | Step 7 - SLI watch on the canary for the window"
+
+
+def role_run(lab, tmp_path, peer_port, **env):
+    """The canary role's pre-flight and gate tasks; the peer is PEER_NODES=127.0.0.1 and
+    canary_backend_port its port, so the role's own default builds the baseline instance."""
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(json.dumps({"all": {"children": {
+        "haproxy": {"hosts": {"lb": {"ansible_connection": "local"}}},
+        "backend_api_instances": {"hosts": {"canary-1": {"ansible_connection": "local",
+                                                         "canary_sli_selector": lab.canary_sel}}}}}}))
+    playbook = tmp_path / "canary.yml"
+    playbook.write_text(PLAYBOOK)
+    run_env = dict(ENV, CANARY_NODE="canary-1", PEER_NODES="127.0.0.1", SLI_WINDOW="4", SLI_MIN_WINDOW="1",
+                   SLI_PROBE_INTERVAL="2", SLI_MIN_REQUESTS="5", PROM_URL=lab.prometheus.url,
+                   SLI_REPORT_DIR=str(tmp_path / "reports"))
+    run_env.update(env)
+    proc = subprocess.run(["ansible-playbook", "-i", str(inventory), str(playbook), "-e", "canary_prom_scrape_interval=1",
+                           "-e", "canary_backend_port=%d" % peer_port],
+                          cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=180, check=False)
+    doc = json.loads(proc.stdout[re.search(r"^\{$", proc.stdout, re.M).start():])
+    tasks = {}
+    for play in doc["plays"]:
+        for task in play["tasks"]:
+            for host, res in task["hosts"].items():
+                tasks[(task["task"]["name"], host)] = res
+    return proc.returncode, tasks, proc.stdout + proc.stderr
+
+
+def test_role_sli_baseline_peers_checks_the_peers_and_gates_against_them(pair, tmp_path):
+    rc, tasks, out = role_run(pair, tmp_path, pair.peer.port, SLI_BASELINE="peers")
+    assert rc == 0, out[-3000:]
+    pre = tasks[(BASELINE_PREFLIGHT, "lb")]
+    assert not pre.get("failed") and pre["results"][0]["series"]
+    gate_res = tasks[(GATE, "canary-1")]
+    assert gate_res["verdict"] == "green", gate_res["reason"]
+    assert gate_res["baseline"]["selector"] == 'instance=~"^(127\\\\.0\\\\.0\\\\.1:%d)$"' % pair.peer.port
+    assert all(p["requests"]["baseline"] >= 5 for p in gate_res["probes"])
+    # the default, none: the absolute gate only, the peers' pre-flight skipped
+    rc, tasks, out = role_run(pair, tmp_path, pair.peer.port)
+    assert rc == 0, out[-3000:]
+    assert tasks[(BASELINE_PREFLIGHT, "lb")].get("skipped")
+    assert "baseline" not in tasks[(GATE, "canary-1")]
+
+
+def test_role_refuses_a_peer_without_series_and_bad_knobs_before_the_gate(pair, tmp_path):
+    rc, tasks, out = role_run(pair, tmp_path, 1, SLI_BASELINE="peers")  # no target on port 1
+    assert rc != 0
+    pre = tasks[(BASELINE_PREFLIGHT, "lb")]
+    assert pre["failed"] and "canary_sli_baseline_instances" in out and pair.peer.address in out
+    assert (GATE, "canary-1") not in tasks
+    # the pre-flight's message names the knob; a value outside the role's choices is refused by its
+    # argument spec first (Ansible's message names the variable), before any task too
+    for knob, value, needle in (("SLI_BASELINE_P95_RATIO", "nan", "SLI_BASELINE_P95_RATIO=nan"),
+                                ("SLI_MIN_REQUESTS", "-3", "SLI_MIN_REQUESTS=-3"),
+                                ("SLI_BASELINE_ERR_DELTA", "2", "SLI_BASELINE_ERR_DELTA=2"),
+                                ("SLI_INCONCLUSIVE", "pause", "canary_sli_inconclusive"),
+                                ("SLI_BASELINE", "yes", "canary_sli_baseline")):
+        rc, tasks, out = role_run(pair, tmp_path, pair.peer.port, **dict({"SLI_BASELINE": "peers"}, **{knob: value}))
+        assert rc != 0, knob
+        assert needle in out, out[-2000:]
+        assert (GATE, "canary-1") not in tasks
