@@ -201,8 +201,8 @@ def validate_relative(p, histogram, rate_range, p95_threshold, error_rate_thresh
         raise PromSliConfigError("baseline_error_delta: a 5xx ratio difference from 0 to 1, got %r"
                                  % p["baseline_error_delta"])
     if rel["on_inconclusive"] not in INCONCLUSIVE_POLICIES:
-        raise PromSliConfigError("on_inconclusive: one of %s, got %r" % (", ".join(INCONCLUSIVE_POLICIES),
-                                                                       rel["on_inconclusive"]))
+        raise PromSliConfigError("on_inconclusive: one of %s, got %r"
+                                 % (", ".join(INCONCLUSIVE_POLICIES), rel["on_inconclusive"]))
     for key, what in (("min_requests", "requests per probe on each side (0 = no minimum)"),
                       ("hold_limit", "seconds an inconclusive window may be extended (0 = not at all)")):
         val = p.get(key)

@@ -111,7 +111,7 @@ def test_fleet_wide_slowdown_absolute_red_relative_inconclusive(pair):
     pair.peer.set(delay=0.7)
     try:
         pair.settle((0.55, 10), (0.55, 10))
-        absolute, _ = gate(pair, relative=False)
+        absolute, _lines = gate(pair, relative=False)
         relative, lines = gate(pair, relative=True)
     finally:
         pair.canary.set()
@@ -131,7 +131,7 @@ def test_canary_only_regression_below_the_slo(pair):
     pair.canary.set(delay=[0.02, 0.2])
     try:
         pair.settle((0.12, 0.45), (0, 0.05))
-        absolute, _ = gate(pair, relative=False)
+        absolute, _lines = gate(pair, relative=False)
         relative, lines = gate(pair, relative=True)
     finally:
         pair.canary.set()

@@ -183,7 +183,7 @@ def test_healthy_window_is_green_with_both_sides_in_every_probe():
 
 
 def test_canary_only_regression_below_the_slo_is_red():
-    result, _ = run(sides(canary_p95=lambda k: 0.2 if k >= 3 else 0.02))
+    result, _client = run(sides(canary_p95=lambda k: 0.2 if k >= 3 else 0.02))
     assert result["verdict"] == "red"
     assert result["probes"][-1]["index"] == 3
     assert "against the baseline" in result["reason"] and "x 1.5" in result["reason"]
@@ -191,13 +191,13 @@ def test_canary_only_regression_below_the_slo_is_red():
 
 
 def test_same_regression_is_green_without_the_baseline():
-    result, _ = run(sides(canary_p95=lambda k: 0.2 if k >= 3 else 0.02), baseline_instances=None)
+    result, _client = run(sides(canary_p95=lambda k: 0.2 if k >= 3 else 0.02), baseline_instances=None)
     assert result["verdict"] == "green"
 
 
 def test_fleet_wide_slowdown_held_then_inconclusive_without_rollback():
-    result, _ = run(sides(canary_p95=lambda k: 0.8 if k >= 2 else 0.02, base_p95=lambda k: 0.75 if k >= 2 else 0.02),
-                    hold_limit=30)
+    result, _client = run(sides(canary_p95=lambda k: 0.8 if k >= 2 else 0.02, base_p95=lambda k: 0.75 if k >= 2 else 0.02),
+                          hold_limit=30)
     assert result["verdict"] == "inconclusive", result["reason"]
     assert "fleet-wide" in result["reason"] and "Not rolled back" in result["reason"]
     # held three intervals past the window (hold_limit=30), not one more
@@ -206,12 +206,12 @@ def test_fleet_wide_slowdown_held_then_inconclusive_without_rollback():
 
 
 def test_fleet_wide_slowdown_is_red_for_the_absolute_gate():
-    result, _ = run(sides(canary_p95=lambda k: 0.8 if k >= 2 else 0.02, base_p95=0.75), baseline_instances=None)
+    result, _client = run(sides(canary_p95=lambda k: 0.8 if k >= 2 else 0.02, base_p95=0.75), baseline_instances=None)
     assert result["verdict"] == "red"
 
 
 def test_fleet_blip_that_recovers_is_held_and_green():
-    result, _ = run(sides(canary_p95=lambda k: 0.8 if 2 <= k < 4 else 0.02,
+    result, _client = run(sides(canary_p95=lambda k: 0.8 if 2 <= k < 4 else 0.02,
                           base_p95=lambda k: 0.75 if 2 <= k < 4 else 0.02))
     assert result["verdict"] == "green", result["reason"]
     assert result["counts"]["inconclusive"] == 2 and result["baseline"]["extension"] == 20
@@ -219,33 +219,33 @@ def test_fleet_blip_that_recovers_is_held_and_green():
 
 
 def test_inconclusive_rollback_policy_is_red():
-    result, _ = run(sides(canary_p95=0.8, base_p95=0.75), on_inconclusive="rollback")
+    result, _client = run(sides(canary_p95=0.8, base_p95=0.75), on_inconclusive="rollback")
     assert result["verdict"] == "red" and "on_inconclusive=rollback" in result["reason"]
     assert len(result["probes"]) == 1
 
 
 def test_inconclusive_ignore_still_needs_a_green_end():
-    result, _ = run(sides(canary_p95=lambda k: 0.8 if k >= 5 else 0.02, base_p95=lambda k: 0.75 if k >= 5 else 0.02),
-                    on_inconclusive="ignore")
+    result, _client = run(sides(canary_p95=lambda k: 0.8 if k >= 5 else 0.02, base_p95=lambda k: 0.75 if k >= 5 else 0.02),
+                          on_inconclusive="ignore")
     assert result["verdict"] == "red" and "inconclusive probe" in result["reason"]
     assert len(result["probes"]) == 11  # no extension
 
 
 def test_below_min_requests_on_either_side_is_no_data_never_green():
-    result, _ = run(sides(base_req=10), min_requests=50)
+    result, _client = run(sides(base_req=10), min_requests=50)
     assert result["verdict"] == "red" and "min_requests" in result["reason"]
     assert {p["status"] for p in result["probes"]} == {"no_data"}
-    result, _ = run(sides(canary_req=R.empty()), on_no_data="ignore")
+    result, _client = run(sides(canary_req=R.empty()), on_no_data="ignore")
     assert result["verdict"] == "red" and result["counts"]["green"] == 0
 
 
 def test_baseline_query_errors_are_error_probes():
-    result, _ = run(sides(base_p95=R.error("timeout", "timeout")), error_limit=2)
+    result, _client = run(sides(base_p95=R.error("timeout", "timeout")), error_limit=2)
     assert result["verdict"] == "red" and "baseline/p95_latency" in result["reason"]
 
 
 def test_live_line_and_report_show_both_sides(tmp_path):
-    result, _ = run(sides(canary_p95=lambda k: 0.2 if k >= 1 else 0.02), report_path=str(tmp_path / "r.json"))
+    result, _client = run(sides(canary_p95=lambda k: 0.2 if k >= 1 else 0.02), report_path=str(tmp_path / "r.json"))
     line = rep.probe_line(result["probes"][1], result["slis"], 100)
     assert "p95_latency=0.2 vs 0.02" in line and "RED" in line and "req 500/900" in line
     html = (tmp_path / "r.html").read_text()
@@ -269,8 +269,8 @@ outcome = st.one_of(value.map(lambda v: R.ok([v])), st.sampled_from([R.empty(), 
 def test_a_breaching_canary_with_a_healthy_baseline_is_never_green(canary, base, err_c, err_b, ratio, floor):
     rel = {"p95_ratio": ratio, "p95_floor": floor, "error_delta": 0.005}
     slis = [dict(P95, query="a"), dict(ERR, query="b")]
-    status, _ = pol.compare_probe(slis, {"p95_latency": judged(P95, canary), "error_rate": judged(ERR, err_c)},
-                                  {"p95_latency": judged(P95, base), "error_rate": judged(ERR, err_b)}, rel)
+    status, _per = pol.compare_probe(slis, {"p95_latency": judged(P95, canary), "error_rate": judged(ERR, err_c)},
+                                     {"p95_latency": judged(P95, base), "error_rate": judged(ERR, err_b)}, rel)
     assert status == "red"
 
 
@@ -287,8 +287,8 @@ def test_inconclusive_never_becomes_green(probes, policy, hold):
         if kind == "req":
             return R.ok([row[4] if side == "canary" else row[5]])
         return row[idx[(side, kind)]]
-    result, _ = run(script, window=10 * (len(probes) - 1) or 10, on_inconclusive=policy, hold_limit=hold,
-                    min_requests=20, failure_limit=0)
+    result, _client = run(script, window=10 * (len(probes) - 1) or 10, on_inconclusive=policy, hold_limit=hold,
+                          min_requests=20, failure_limit=0)
     statuses = [p["status"] for p in result["probes"]]
     assert result["verdict"] in ("green", "red", "inconclusive")
     if result["verdict"] == "green":
@@ -316,10 +316,10 @@ def test_relative_validation_never_raises_anything_but_a_config_error(over):
     try:
         cfg = sw.validate_params(p)
     except sw.PromSliConfigError as exc:
-        assert str(exc).split(":")[0].split("/")[0] in ("baseline_selector", "baseline_instances", "baseline_label",
-                                                        "baseline_p95_ratio", "baseline_p95_floor",
-                                                        "baseline_error_delta", "min_requests", "hold_limit",
-                                                        "on_inconclusive")
+        assert str(exc).split(":", maxsplit=1)[0] in ("baseline_selector", "baseline_instances", "baseline_label",
+                                                      "baseline_p95_ratio", "baseline_p95_floor",
+                                                      "baseline_error_delta", "min_requests", "hold_limit",
+                                                      "on_inconclusive")
         return
     rel = cfg["relative"]
     if rel is not None:
