@@ -8,7 +8,9 @@ still on the old binary (the baseline), each kept busy by its own bounded traffi
 - a fleet-wide slowdown (both stand-ins slowed through their control file): the absolute-only
   gate is red (the false rollback), the relative gate inconclusive (held, then no rollback);
 - a canary-only regression below the SLO (its p95 x10, still under 0.5 s): red with the relative
-  gate, green without.
+  gate, green without;
+- the canary role's pre-flight and gate with SLI_BASELINE=peers, and the canary play's rescue:
+  inconclusive stops without rollback, red rolls back.
 """
 from __future__ import annotations
 
@@ -18,8 +20,13 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import yaml
 from loadgen import LoadGen
 
 from prometheus_lab import ROOT, TRAFFIC_MAX_SECONDS, Prometheus, StandIn, p95_query, wait_until
@@ -228,3 +235,80 @@ def test_role_refuses_a_peer_without_series_and_bad_knobs_before_the_gate(pair, 
         assert rc != 0, knob
         assert needle in out, out[-2000:]
         assert (GATE, "canary-1") not in tasks
+
+
+class _Stub(BaseHTTPRequestHandler):
+    """Prometheus's instant-query API: p95 ``canary_p95`` for the canary, ``peer_p95`` for the
+    baseline (its queries carry the ``=~"^(...)$"`` selector), 0 errors, 100 requests."""
+
+    def do_GET(self):  # pylint: disable=invalid-name
+        self._answer(urllib.parse.urlparse(self.path).query)
+
+    def do_POST(self):  # pylint: disable=invalid-name
+        self._answer(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
+
+    def _answer(self, form):
+        query = urllib.parse.parse_qs(form).get("query", [""])[0]
+        if "increase(" in query:
+            value = 100
+        elif "histogram_quantile" in query:
+            value = self.server.peer_p95 if "^(" in query else self.server.canary_p95
+        else:
+            value = 0
+        body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {}, "value": [time.time(), str(value)]}]}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+        pass
+
+
+def _rescue_run(tmp_path, canary_p95, peer_p95):
+    """playbooks/canary.yml's canary play, its rescue as written, the block reduced to the gate
+    (prom_sli_watch against a stub) so that the rescue sees the gate's real failure."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
+    server.canary_p95, server.peer_p95 = canary_p95, peer_p95
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with open(os.path.join(ROOT, "playbooks", "canary.yml"), encoding="utf-8") as fh:
+            plays = yaml.safe_load(fh)
+        play = [p for p in plays if p["hosts"] == "canary_target"][0]
+        play["tasks"][0]["block"] = [{
+            "name": "Gate", "register": "canary_sli_result", "delegate_to": "localhost",
+            "veza.infra.prom_sli_watch": {"url": "http://127.0.0.1:%d" % server.server_address[1], "window": 1,
+                                          "interval": 1, "min_window": 0, "baseline_instances": ["peer:8080"],
+                                          "min_requests": 0, "hold_limit": 0}}]
+        (tmp_path / "play.yml").write_text(yaml.safe_dump([play]))
+        (tmp_path / "inv.yml").write_text(json.dumps({"all": {
+            "vars": {"ansible_connection": "local"},
+            "children": {"haproxy": {"hosts": {"lb": None}}, "canary_target": {"hosts": {"canary": None}},
+                         "backend_api_instances": {"hosts": {"canary": None}}}}}))
+        proc = subprocess.run(["ansible-playbook", "-i", str(tmp_path / "inv.yml"), str(tmp_path / "play.yml")],
+                              cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    doc = json.loads(proc.stdout[re.search(r"^\{$", proc.stdout, re.M).start():])
+    return proc.returncode, dict((t["task"]["name"], t["hosts"].get("canary", {})) for t in doc["plays"][0]["tasks"])
+
+
+def test_canary_rescue_inconclusive_stops_without_rollback_red_rolls_back(tmp_path):
+    rc, tasks = _rescue_run(tmp_path, 0.9, 0.85)  # fleet-wide: both over 0.5 s, canary not much worse
+    assert rc != 0
+    assert tasks["Gate"]["verdict"] == "inconclusive", tasks["Gate"].get("reason")
+    assert tasks["Roll the canary back to the last-known-good binary"].get("skipped")
+    stop = tasks["Stop the release, fleet-wide (inconclusive, not rolled back)"]
+    assert stop["failed"] and "NOT rolled back" in stop["msg"] and "fleet-wide" in stop["msg"]
+    assert "ROLLBACK_NODES=canary ansible-playbook playbooks/rollback.yml" in stop["msg"]
+    assert "Stop the release" not in tasks
+    rc, tasks = _rescue_run(tmp_path, 0.9, 0.02)  # canary only: red, the rescue rolls back
+    assert rc != 0
+    assert tasks["Gate"]["verdict"] == "red"
+    assert not tasks["Roll the canary back to the last-known-good binary"].get("skipped")
+    assert "Stop the release, fleet-wide (inconclusive, not rolled back)" not in tasks or \
+        tasks["Stop the release, fleet-wide (inconclusive, not rolled back)"].get("skipped")
