@@ -53,11 +53,14 @@ class ActionModule(ActionBase):
         def on_probe(probe):
             display.display("prom_sli_watch [%s] %s" % (host, probe_line(probe, slis_holder["slis"], window)))
 
+        baseline = params.get("baseline_selector") or ", ".join(params.get("baseline_instances") or [])
+
         def on_start(slis):
             slis_holder["slis"] = slis
-            display.display("prom_sli_watch [%s] watching %s for %ss, a probe every %ss: %s" % (
+            display.display("prom_sli_watch [%s] watching %s for %ss, a probe every %ss: %s%s" % (
                 host, params["url"], window, params["interval"],
-                "; ".join("%s (%s)" % (s["name"], threshold_text(s)) for s in slis)))
+                "; ".join("%s (%s)" % (s["name"], threshold_text(s)) for s in slis),
+                "; canary vs baseline %s" % baseline if baseline else ""))
 
         try:
             out = execute(params, on_probe=on_probe, on_start=on_start)
@@ -75,7 +78,7 @@ class ActionModule(ActionBase):
         result.update(out)
         result["changed"] = False
         display.display("prom_sli_watch [%s] %s: %s" % (host, out["verdict"].upper(), out["reason"]))
-        if out["verdict"] == "red" and params["fail_on_red"]:
+        if out["verdict"] != "green" and params["fail_on_red"]:
             result["failed"] = True
             result["msg"] = out["reason"]
         return result

@@ -165,6 +165,56 @@ def knob_checks(knobs, haproxy_hosts, backend_hosts):
     ] + lb_check
 
 
+_DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+_WHOLE = re.compile(r"^[0-9]+$")
+
+
+def _decimal(value, low, high):
+    """A plain decimal in [low, high] (no nan/inf/exponent/sign), else None."""
+    text = to_text(value).strip()
+    if isinstance(value, bool) or not _DECIMAL.match(text):
+        return None
+    number = float(text)
+    return number if low <= number <= high else None
+
+
+def baseline_checks(knobs, baseline_instances):
+    """The relative gate's knob checks (SLI_BASELINE=peers): a list of ``{knob, ok, msg}``.
+
+    ``knobs``: ``baseline``, ``p95_ratio``, ``p95_floor``, ``error_delta``, ``min_requests``,
+    ``inconclusive``, ``hold_limit`` (the canary_sli_* variables); ``baseline_instances``: the
+    peers' instances (canary_sli_baseline_instances)."""
+    k = dict(knobs or {})
+    missing = sorted({"baseline", "p95_ratio", "p95_floor", "error_delta", "min_requests", "inconclusive",
+                      "hold_limit"} - set(k))
+    if missing:
+        raise AnsibleFilterError("canary_baseline_checks: missing knobs %s" % ", ".join(missing))
+    baseline = to_text(k["baseline"])
+    return [
+        _check("SLI_BASELINE", baseline in ("none", "peers"),
+               "SLI_BASELINE=%s must be none (the absolute gate, the default) or peers (also judge the canary "
+               "against the peers not yet upgraded)" % baseline),
+        _check("SLI_BASELINE/PEER_NODES", baseline != "peers" or len(baseline_instances or []) > 0,
+               "SLI_BASELINE=peers needs at least one peer still on the old binary, but PEER_NODES is empty; "
+               "list the peers in PEER_NODES or set SLI_BASELINE=none"),
+        _check("SLI_BASELINE_P95_RATIO", _decimal(k["p95_ratio"], 1, 1000) is not None,
+               "SLI_BASELINE_P95_RATIO=%s must be a number from 1 to 1000 (1.5 = the canary's p95 50 %% above "
+               "the peers')" % (k["p95_ratio"],)),
+        _check("SLI_BASELINE_P95_FLOOR_S", _decimal(k["p95_floor"], 0, 3600) is not None,
+               "SLI_BASELINE_P95_FLOOR_S=%s must be a number of seconds from 0 to 3600 (e.g. 0.05)" % (k["p95_floor"],)),
+        _check("SLI_BASELINE_ERR_DELTA", _decimal(k["error_delta"], 0, 1) is not None,
+               "SLI_BASELINE_ERR_DELTA=%s must be a 5xx ratio difference from 0 to 1 (0.005 = 0.5 points)"
+               % (k["error_delta"],)),
+        _check("SLI_MIN_REQUESTS", not isinstance(k["min_requests"], bool) and bool(_WHOLE.match(to_text(k["min_requests"]).strip())),
+               "SLI_MIN_REQUESTS=%s must be a whole number of requests >= 0 per probe and side" % (k["min_requests"],)),
+        _check("SLI_INCONCLUSIVE", to_text(k["inconclusive"]) in ("hold", "rollback", "ignore"),
+               "SLI_INCONCLUSIVE=%s must be hold (stop without rollback after SLI_HOLD_LIMIT), rollback or ignore"
+               % (k["inconclusive"],)),
+        _check("SLI_HOLD_LIMIT", not isinstance(k["hold_limit"], bool) and bool(_WHOLE.match(to_text(k["hold_limit"]).strip())),
+               "SLI_HOLD_LIMIT=%s must be a whole number of seconds >= 0" % (k["hold_limit"],)),
+    ]
+
+
 def artifact_check(stat, path, sha256=""):
     """``{ok, msg}`` of the artifact from ``ansible.builtin.stat`` (with ``checksum_algorithm:
     sha256``): it exists, is a regular file, is executable and matches ARTIFACT_SHA256 (empty: not
@@ -254,6 +304,7 @@ class FilterModule:
             "canary_peer_batches": peer_batches,
             "canary_batch_sizes": batch_sizes,
             "canary_knob_checks": knob_checks,
+            "canary_baseline_checks": baseline_checks,
             "canary_artifact_check": artifact_check,
             "canary_rollback_check": rollback_check,
             "canary_disk_checks": disk_checks,

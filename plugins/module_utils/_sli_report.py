@@ -16,20 +16,33 @@ import math
 from ansible_collections.veza.infra.plugins.module_utils._sli_policy import fmt_value, threshold_text
 
 
+def _shown(values, statuses, name):
+    st = statuses.get(name, "error")
+    if st in ("ok", "breach"):
+        return fmt_value(values.get(name))
+    if st == "error":
+        return "ERROR"
+    return "NaN" if st == "nan" else "no-data"
+
+
 def probe_line(probe, slis, window):
-    """The live progress line of one probe."""
+    """The live progress line of one probe; with a baseline, canary vs baseline per SLI
+    (``p95_latency=0.2 vs 0.02``), both request counts and the probe's verdict."""
     parts = ["%6.1fs/%ds" % (probe["elapsed"], window), "probe %d" % probe["index"]]
+    base = probe.get("baseline")
     for sli in slis:
         name = sli["name"]
-        st = probe["sli_status"][name]
-        if st in ("ok", "breach"):
-            shown = fmt_value(probe["values"][name])
-        elif st == "error":
-            shown = "ERROR"
-        else:
-            shown = "NaN" if st == "nan" else "no-data"
+        shown = _shown(probe["values"], probe["sli_status"], name)
+        if base is not None:
+            shown += " vs " + _shown(base["values"], base["sli_status"], name)
         parts.append("%s=%s (%s)" % (name, shown, threshold_text(sli)))
+    if base is not None:
+        req = probe.get("requests") or {}
+        parts.append("req %s/%s" % (fmt_value(req.get("canary")), fmt_value(req.get("baseline"))))
     parts.append(probe["status"].upper())
+    notes = ["%s: %s" % (n, r["text"]) for n, r in sorted((probe.get("relative") or {}).items()) if r.get("text")]
+    if notes:
+        parts.append("(" + "; ".join(notes) + ")")
     line = "  ".join(parts)
     if probe["errors"]:
         line += "  [" + "; ".join("%s: %s" % kv for kv in sorted(probe["errors"].items())) + "]"
@@ -68,6 +81,8 @@ def render_svg(result, sli, width=720, height=220):
     pad_l, pad_r, pad_t, pad_b = 60, 20, 24, 30
     span_x = float(max(result.get("window") or 1, result.get("duration") or 0, 1))
     finite = [v for v in (_num(p["values"].get(name)) for p in result["probes"]) if v is not None and math.isfinite(v)]
+    finite += [v for v in (_num((p.get("baseline") or {}).get("values", {}).get(name)) for p in result["probes"])
+               if v is not None and math.isfinite(v)]
     limits = [t for t in (sli.get("max"), sli.get("min")) if t is not None]
     top = max(finite + limits + [1e-9]) * 1.25
     plot_w, plot_h = width - pad_l - pad_r, height - pad_t - pad_b
@@ -98,13 +113,23 @@ def render_svg(result, sli, width=720, height=220):
                        % (pad_l, y, pad_l + plot_w, y))
             out.append('<text x="%d" y="%.1f" font-size="10" fill="#d22" font-family="sans-serif">%s %s</text>'
                        % (pad_l + plot_w - 70, y - 3, key, fmt_value(sli[key])))
+    if result.get("baseline"):
+        base = [(p["elapsed"], _num(p["baseline"]["values"].get(name))) for p in result["probes"] if p.get("baseline")]
+        base_pts = ["%.1f,%.1f" % (sx(t), sy(v)) for t, v in base if v is not None]
+        if base_pts:
+            out.append('<polyline fill="none" stroke="#888" stroke-width="1.5" stroke-dasharray="3,3" points="%s">'
+                       '<title>baseline</title></polyline>' % " ".join(base_pts))
+        out.append('<text x="%d" y="16" font-size="11" text-anchor="end" font-family="sans-serif">'
+                   '<tspan fill="#36c">canary</tspan> <tspan fill="#888">- - baseline</tspan></text>'
+                   % (pad_l + plot_w,))
     points = []
     for probe in result["probes"]:
         v = _num(probe["values"].get(name))
         if v is not None:
             points.append("%.1f,%.1f" % (sx(probe["elapsed"]), sy(v)))
     if points:
-        out.append('<polyline fill="none" stroke="#36c" stroke-width="1.5" points="%s"/>' % " ".join(points))
+        out.append('<polyline fill="none" stroke="#36c" stroke-width="1.5" points="%s"><title>canary</title>'
+                   '</polyline>' % " ".join(points))
     for probe in result["probes"]:
         st = probe["sli_status"].get(name, "error")
         v = _num(probe["values"].get(name))
@@ -117,22 +142,48 @@ def render_svg(result, sli, width=720, height=220):
     return "\n".join(out)
 
 
+def _relative_html(result):
+    base = result.get("baseline")
+    if not base:
+        return ""
+    return ("<p>Relative gate: baseline <code>%s</code>; red when p95 &gt; baseline x %s and +%s s, or 5xx "
+            "ratio &gt; baseline + %s; min_requests %s per side; on_inconclusive=%s (hold_limit %s s, held %s s)"
+            "</p>" % (html.escape(base["selector"]), fmt_value(base["p95_ratio"]), fmt_value(base["p95_floor"]),
+                      fmt_value(base["error_delta"]), base["min_requests"], html.escape(base["on_inconclusive"]),
+                      base["hold_limit"], fmt_value(base.get("extension") or 0)))
+
+
 def render_html(result):
-    color = "#2a7" if result["verdict"] == "green" else "#d22"
+    color = {"green": "#2a7", "inconclusive": "#e80"}.get(result["verdict"], "#d22")
     rows = []
+    relative = bool(result.get("baseline"))
     for probe in result["probes"]:
-        cells = "".join("<td>%s</td>" % html.escape(fmt_value(probe["values"].get(s["name"])))
-                        for s in result["slis"])
+        cells = ""
+        for s in result["slis"]:
+            cells += "<td>%s</td>" % html.escape(fmt_value(probe["values"].get(s["name"])))
+            if relative:
+                pb = probe.get("baseline") or {"values": {}}
+                rel = (probe.get("relative") or {}).get(s["name"]) or {}
+                cells += "<td>%s</td><td>%s</td>" % (html.escape(fmt_value(pb["values"].get(s["name"]))),
+                                                     html.escape(rel.get("text") or rel.get("status") or "-"))
+        if relative:
+            req = probe.get("requests") or {}
+            cells += "<td>%s / %s</td>" % (html.escape(fmt_value(req.get("canary"))),
+                                           html.escape(fmt_value(req.get("baseline"))))
         rows.append("<tr><td>%d</td><td>%s</td><td>%.1f</td>%s<td>%s</td></tr>" % (
             probe["index"], probe["time"], probe["elapsed"], cells, probe["status"]))
-    heads = "".join("<th>%s</th>" % html.escape(s["name"]) for s in result["slis"])
+    if relative:
+        heads = "".join("<th>%s canary</th><th>baseline</th><th>verdict</th>" % html.escape(s["name"])
+                        for s in result["slis"]) + "<th>requests c / b</th>"
+    else:
+        heads = "".join("<th>%s</th>" % html.escape(s["name"]) for s in result["slis"])
     charts = "\n".join(render_svg(result, sli) for sli in result["slis"])
     return """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>prom_sli_watch: %(verdict)s</title>
 <style>body{font-family:sans-serif;margin:1.5em}td,th{padding:2px 8px;font-size:12px;text-align:right}
 .v{color:#fff;background:%(color)s;padding:2px 8px;border-radius:3px}</style></head>
 <body><h1>SLI gate <span class="v">%(verdict)s</span></h1>
-<p>%(reason)s</p><p>%(nprobes)d probes over %(duration).1f s (window %(window)s s, interval %(interval)s s), %(url)s</p>
+<p>%(reason)s</p>%(relative)s<p>%(nprobes)d probes over %(duration).1f s (window %(window)s s, interval %(interval)s s), %(url)s</p>
 %(charts)s
 <h2>Probes</h2><table><tr><th>#</th><th>time</th><th>elapsed s</th>%(heads)s<th>status</th></tr>
 %(rows)s</table>
@@ -142,7 +193,9 @@ def render_html(result):
         "verdict": html.escape(result["verdict"]), "color": color, "reason": html.escape(result["reason"]),
         "nprobes": len(result["probes"]), "duration": result["duration"], "window": result["window"],
         "interval": result["interval"], "url": html.escape(str(result.get("url", ""))), "charts": charts,
-        "heads": heads, "rows": "\n".join(rows),
+        "heads": heads, "rows": "\n".join(rows), "relative": _relative_html(result),
         "queries": "".join("<li><b>%s</b> (%s): <code>%s</code></li>" % (
-            html.escape(s["name"]), html.escape(threshold_text(s)), html.escape(s["query"])) for s in result["slis"]),
+            html.escape(s["name"]), html.escape(threshold_text(s)), html.escape(s["query"]))
+            for s in result["slis"] + [dict(b, name="baseline " + b["name"])
+                                       for b in (result.get("baseline") or {}).get("slis", [])]),
     }

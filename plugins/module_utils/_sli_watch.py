@@ -27,7 +27,7 @@ from ansible_collections.veza.infra.plugins.module_utils._prom_client import (
     connection_argument_spec,
     validate_connection,
 )
-from ansible_collections.veza.infra.plugins.module_utils._sli_policy import WatchPolicy
+from ansible_collections.veza.infra.plugins.module_utils._sli_policy import INCONCLUSIVE_POLICIES, WatchPolicy
 from ansible_collections.veza.infra.plugins.module_utils._sli_report import report_paths, write_report
 
 DEFAULT_HISTOGRAM = "veza_gin_http_request_duration_seconds"
@@ -66,12 +66,22 @@ def argument_spec():
         min_good_ratio=dict(type="float", default=0.5),
         fail_on_red=dict(type="bool", default=True),
         report_path=dict(type="path"),
+        # the relative gate (#17): the canary against the pool's servers still on the old binary
+        baseline_selector=dict(type="str"),
+        baseline_instances=dict(type="list", elements="str"),
+        baseline_label=dict(type="str", default="instance"),
+        baseline_p95_ratio=dict(type="float", default=1.5),
+        baseline_p95_floor=dict(type="float", default=0.05),
+        baseline_error_delta=dict(type="float", default=0.005),
+        min_requests=dict(type="int", default=50),
+        on_inconclusive=dict(type="str", default="hold", choices=["hold", "rollback", "ignore"]),
+        hold_limit=dict(type="int", default=600),
     )
     return spec
 
 
 REQUIRED_TOGETHER = CONNECTION_REQUIRED_TOGETHER
-MUTUALLY_EXCLUSIVE = CONNECTION_MUTUALLY_EXCLUSIVE
+MUTUALLY_EXCLUSIVE = CONNECTION_MUTUALLY_EXCLUSIVE + [["baseline_selector", "baseline_instances"]]
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,6 +133,84 @@ def default_slis(histogram, selector, p95_threshold, error_rate_threshold, rate_
         {"name": "p95_latency", "query": p95, "max": p95_threshold, "min": None},
         {"name": "error_rate", "query": err, "max": error_rate_threshold, "min": None},
     ]
+
+
+def requests_query(histogram, selector, rate_range):
+    """Requests served over the rate range of a probe: the min_requests check of the relative gate."""
+    return "sum(increase(%s_count%s[%s]))" % (histogram, merge_matchers(selector), rate_range)
+
+
+def _regex_literal(value):
+    """``value`` as a literal inside a PromQL ``=~"..."`` (RE2, then Go string escaping)."""
+    escaped = re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", value)
+    return escaped.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def instances_selector(label, values):
+    """``label=~"^(a|b)$"`` matching exactly ``values`` (each one literally)."""
+    return '%s=~"^(%s)$"' % (label, "|".join(_regex_literal(v) for v in values))
+
+
+def _finite(p, key, low, what):
+    val = p.get(key)
+    if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val) or val < low:
+        raise PromSliConfigError("%s: %s, got %r" % (key, what, val))
+    return float(val)
+
+
+def validate_relative(p, histogram, rate_range, p95_threshold, error_rate_threshold, interval):
+    """The relative gate's options; None when no baseline is given. Raises PromSliConfigError."""
+    if not p.get("baseline_selector") and not p.get("baseline_instances"):
+        return None
+    if p.get("slis"):
+        raise PromSliConfigError(
+            "baseline_selector/baseline_instances: the relative gate compares the default SLIs (p95_latency, "
+            "error_rate) of the canary and the baseline; it cannot be combined with slis")
+    label = p.get("baseline_label") or ""
+    if p.get("baseline_instances"):
+        if not isinstance(label, str) or not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", label):
+            raise PromSliConfigError("baseline_label: %r is not a Prometheus label name (e.g. instance)" % label)
+        raw = p["baseline_instances"]
+        values = [v for v in raw if isinstance(v, str) and v.strip()] if isinstance(raw, list) else []
+        if not isinstance(raw, list) or len(values) != len(raw):
+            raise PromSliConfigError("baseline_instances: every entry must be a non-empty label value such as "
+                                     "backend-api-1:8080, got %r" % (p["baseline_instances"],))
+        selector = instances_selector(label, [v.strip() for v in values])
+    else:
+        if not isinstance(p["baseline_selector"], str):
+            raise PromSliConfigError("baseline_selector: PromQL label matchers as a string, got %r"
+                                     % (p["baseline_selector"],))
+        try:
+            selector = normalize_selector(p["baseline_selector"])
+        except PromSliConfigError as exc:
+            raise PromSliConfigError("baseline_" + str(exc)) from None
+        if not selector:
+            raise PromSliConfigError("baseline_selector: empty; give the matchers of the servers still on "
+                                     "the old binary, e.g. instance=~\"backend-api-(1|3):8080\"")
+    rel = {
+        "selector": selector,
+        "p95_ratio": _finite(p, "baseline_p95_ratio", 1.0, "a finite ratio of at least 1 (1.5 = the canary's "
+                             "p95 50 %% above the baseline's)"),
+        "p95_floor": _finite(p, "baseline_p95_floor", 0.0, "a finite number of seconds >= 0 (e.g. 0.05)"),
+        "error_delta": _finite(p, "baseline_error_delta", 0.0, "a finite 5xx ratio difference from 0 to 1 "
+                               "(0.005 = 0.5 percentage points)"),
+        "on_inconclusive": p.get("on_inconclusive") or "hold",
+        "interval": interval,
+    }
+    if rel["error_delta"] > 1:
+        raise PromSliConfigError("baseline_error_delta: a 5xx ratio difference from 0 to 1, got %r"
+                                 % p["baseline_error_delta"])
+    if rel["on_inconclusive"] not in INCONCLUSIVE_POLICIES:
+        raise PromSliConfigError("on_inconclusive: one of %s, got %r"
+                                 % (", ".join(INCONCLUSIVE_POLICIES), rel["on_inconclusive"]))
+    for key, what in (("min_requests", "requests per probe on each side (0 = no minimum)"),
+                      ("hold_limit", "seconds an inconclusive window may be extended (0 = not at all)")):
+        val = p.get(key)
+        if isinstance(val, bool) or not isinstance(val, int) or not 0 <= val <= 10 ** 9:
+            raise PromSliConfigError("%s: a whole number >= 0 of %s, got %r" % (key, what, val))
+        rel[key] = val
+    rel["baseline_slis"] = default_slis(histogram, selector, p95_threshold, error_rate_threshold, rate_range)
+    return rel
 
 
 def validate_params(params):
@@ -183,7 +271,12 @@ def validate_params(params):
         slis = validate_slis(p["slis"])
     else:
         slis = default_slis(p["histogram"], selector, p["p95_threshold"], p["error_rate_threshold"], rate_range)
-    return {"slis": slis, "rate_range": rate_range, "selector": selector}
+    rel = validate_relative(p, p["histogram"], rate_range, p["p95_threshold"], p["error_rate_threshold"],
+                            p["interval"])
+    if rel is not None:
+        rel["requests"] = {"canary": requests_query(p["histogram"], selector, rate_range),
+                           "baseline": requests_query(p["histogram"], rel["selector"], rate_range)}
+    return {"slis": slis, "rate_range": rate_range, "selector": selector, "relative": rel}
 
 
 def check_report_path(report_path):
@@ -249,14 +342,21 @@ def preflight(client, slis):
 
 def run_watch(client, slis, window, interval, on_no_data="fail", no_data_limit=2, error_limit=3,
               on_probe=None, clock=time.monotonic, sleep=time.sleep, wallclock=time.time, failure_limit=0,
-              min_good_ratio=0.5):
+              min_good_ratio=0.5, relative=None):
     """Preflight, then probe at t = 0, interval, 2*interval, ... <= window until decided.
+
+    With ``relative`` (from ``validate_relative``), every probe also queries the baseline's SLIs and
+    both request counts through the same client, and the window may be extended by held
+    inconclusive probes (``WatchPolicy.extension``).
 
     Returns the result dict (verdict, reason, probes, duration, ...). Raises PromSliConfigError
     when Prometheus rejects a query in the preflight.
     """
     warnings = preflight(client, slis)
-    policy = WatchPolicy(slis, on_no_data, no_data_limit, error_limit, failure_limit, min_good_ratio)
+    if relative is not None:
+        warnings += preflight(client, [dict(s, name="baseline/" + s["name"]) for s in relative["baseline_slis"]])
+    policy = WatchPolicy(slis, on_no_data, no_data_limit, error_limit, failure_limit, min_good_ratio,
+                         relative=relative)
     start = clock()
     k = 0
     while True:
@@ -267,7 +367,12 @@ def run_watch(client, slis, window, interval, on_no_data="fail", no_data_limit=2
         elapsed = clock() - start
         epoch = wallclock()
         results = dict((sli["name"], client.query(sli["query"])) for sli in slis)
-        probe = policy.observe(results, epoch, elapsed)
+        if relative is None:
+            probe = policy.observe(results, epoch, elapsed)
+        else:
+            baseline = dict((sli["name"], client.query(sli["query"])) for sli in relative["baseline_slis"])
+            counts = dict((side, client.query(q)) for side, q in relative["requests"].items())
+            probe = policy.observe(results, epoch, elapsed, baseline=baseline, requests=counts)
         if on_probe is not None:
             on_probe(probe)
         if policy.decided:
@@ -275,11 +380,11 @@ def run_watch(client, slis, window, interval, on_no_data="fail", no_data_limit=2
         # next slot on the schedule; slots missed by a slow probe are skipped, not bunched up
         after = clock() - start
         k = max(k + 1, int(math.ceil(after / interval)) if interval else k + 1)
-        if k * interval > window + 1e-9:
+        if k * interval > window + policy.extension + 1e-9:
             break
     duration = clock() - start
     policy.finish(duration)
-    return {
+    out = {
         "verdict": policy.verdict,
         "reason": policy.reason,
         "probes": policy.probes,
@@ -291,6 +396,14 @@ def run_watch(client, slis, window, interval, on_no_data="fail", no_data_limit=2
         "slis": [dict(s) for s in slis],
         "warnings": warnings,
     }
+    if relative is not None:
+        out["baseline"] = {
+            "selector": relative["selector"], "slis": [dict(s) for s in relative["baseline_slis"]],
+            "requests": dict(relative["requests"]), "p95_ratio": relative["p95_ratio"],
+            "p95_floor": relative["p95_floor"], "error_delta": relative["error_delta"],
+            "min_requests": relative["min_requests"], "on_inconclusive": relative["on_inconclusive"],
+            "hold_limit": relative["hold_limit"], "extension": policy.extension, "fleet": policy.fleet}
+    return out
 
 
 def execute(params, on_probe=None, on_start=None, client=None, clock=time.monotonic, sleep=time.sleep,
@@ -310,7 +423,7 @@ def execute(params, on_probe=None, on_start=None, client=None, clock=time.monoto
                        on_no_data=params["on_no_data"], no_data_limit=params["no_data_limit"],
                        error_limit=params["error_limit"], on_probe=on_probe, clock=clock, sleep=sleep,
                        wallclock=wallclock, failure_limit=params.get("failure_limit") or 0,
-                       min_good_ratio=params.get("min_good_ratio", 0.5))
+                       min_good_ratio=params.get("min_good_ratio", 0.5), relative=cfg.get("relative"))
     result["url"] = params["url"]
     result["rate_range"] = cfg["rate_range"]
     if params.get("report_path"):

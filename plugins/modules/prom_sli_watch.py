@@ -140,7 +140,11 @@ options:
     default: 0.5
     version_added: 0.1.0
   fail_on_red:
-    description: Fail the task when the verdict is red. With V(false) the task succeeds and the caller reads RV(verdict).
+    description:
+      - Fail the task when the verdict is V(red), or V(inconclusive) (relative gate only). With
+        V(false) the task succeeds and the caller reads RV(verdict).
+      - Both fail the task, so a caller that must not roll back on V(inconclusive) tells them
+        apart by RV(verdict) (the canary role's rescue does).
     type: bool
     default: true
   report_path:
@@ -154,6 +158,84 @@ options:
         does not lose the result. The verdict stands, every probe is returned, and the error is in
         RV(report_error) and a warning.
     type: path
+  baseline_selector:
+    description:
+      - Turns on the relative gate. PromQL label matchers of the baseline, the pool's servers
+        still on the old binary, for example V(instance=~"backend-api-(1|3):8080"). Every probe
+        queries the default SLIs for the baseline too (same client, same queries, this selector
+        instead of O(selector)) and compares them with the canary's.
+      - With a baseline, a probe is V(red) when the canary breaches an absolute threshold and the
+        baseline does not, when the canary's p95 is above the baseline's times
+        O(baseline_p95_ratio) B(and) above it by more than O(baseline_p95_floor), or when its 5xx
+        ratio is above the baseline's by more than O(baseline_error_delta). A regression against
+        the baseline is red even when both breach. It is V(inconclusive) when the baseline breaches
+        a threshold too (fleet-wide, see O(on_inconclusive)). It is V(no_data) when either side
+        has no data or fewer than O(min_requests) requests. An inconclusive probe is never green.
+      - Only with the default SLIs, not with O(slis). Mutually exclusive with O(baseline_instances).
+    type: str
+    version_added: 0.1.0
+  baseline_instances:
+    description:
+      - The relative gate's baseline as label values of O(baseline_label), matched literally,
+        for example V([backend-api-1:8080, backend-api-3:8080]). The canary role passes the peers
+        not yet upgraded. See O(baseline_selector).
+    type: list
+    elements: str
+    version_added: 0.1.0
+  baseline_label:
+    description: Label that O(baseline_instances) are values of.
+    type: str
+    default: instance
+    version_added: 0.1.0
+  baseline_p95_ratio:
+    description:
+      - Relative gate. The canary's p95 must exceed the baseline's times this ratio (at least 1),
+        and by O(baseline_p95_floor), for the probe to be red.
+    type: float
+    default: 1.5
+    version_added: 0.1.0
+  baseline_p95_floor:
+    description:
+      - Relative gate. Seconds the canary's p95 must exceed the baseline's by, on top of
+        O(baseline_p95_ratio), for the probe to be red. It keeps a 2 ms to 4 ms change from
+        failing the gate.
+    type: float
+    default: 0.05
+    version_added: 0.1.0
+  baseline_error_delta:
+    description:
+      - Relative gate. The probe is red when the canary's 5xx ratio exceeds the baseline's by more
+        than this (V(0.005) is 0.5 percentage points), from 0 to 1.
+    type: float
+    default: 0.005
+    version_added: 0.1.0
+  min_requests:
+    description:
+      - Relative gate. Requests each side must have served over the rate range of a probe
+        (C(increase) of the histogram's C(_count)). Fewer on either side make the probe
+        V(no_data), never green. V(0) turns the minimum off.
+    type: int
+    default: 50
+    version_added: 0.1.0
+  on_inconclusive:
+    description:
+      - Relative gate. What an inconclusive probe (the baseline breaches too, fleet-wide) does.
+      - V(hold) extends the window by one O(interval) per inconclusive probe, up to O(hold_limit)
+        seconds. A window that still ends inconclusive, or has enough good probes only when
+        counting the inconclusive ones, gets the verdict V(inconclusive), meaning fail without
+        rolling back. A blip that recovers is made up for by the extension and can still be green.
+      - V(rollback) counts it as a red probe (see O(failure_limit)).
+      - V(ignore) keeps it. It is not evidence, and the window must still end on a green probe
+        with O(min_good_ratio) of all its probes green.
+    type: str
+    choices: [hold, rollback, ignore]
+    default: hold
+    version_added: 0.1.0
+  hold_limit:
+    description: Relative gate, O(on_inconclusive=hold). Most seconds the window is extended by.
+    type: int
+    default: 600
+    version_added: 0.1.0
 extends_documentation_fragment:
   - veza.infra._prometheus
   - ansible.builtin.action_common_attributes
@@ -223,6 +305,17 @@ EXAMPLES = r"""
   delegate_to: localhost
   register: gate
 
+- name: Relative gate, the canary against the peers still on the old binary
+  veza.infra.prom_sli_watch:
+    url: http://prom.lxd:9090
+    selector: instance="backend-api-2:8080"
+    baseline_instances: [backend-api-1:8080, backend-api-3:8080]
+    on_inconclusive: hold
+    hold_limit: 900
+    fail_on_red: false
+  delegate_to: localhost
+  register: gate
+
 - name: Roll back on a red gate
   ansible.builtin.debug:
     msg: "rolling back: {{ gate.reason }}"
@@ -231,7 +324,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 verdict:
-  description: V(green) when the window ended without a red probe, V(red) otherwise.
+  description:
+    - V(green) when the window ended without a red probe, V(red) otherwise.
+    - V(inconclusive) only with a baseline and O(on_inconclusive=hold). The baseline breached
+      too (fleet-wide), and the caller should stop without rolling back.
   returned: always
   type: str
   sample: red
@@ -264,7 +360,7 @@ probes:
       description: Seconds since the first probe.
       type: float
     status:
-      description: V(green), V(red), V(no_data) or V(error).
+      description: V(green), V(red), V(no_data) or V(error); with a baseline also V(inconclusive).
       type: str
     values:
       description: Value of each SLI (null without data; V(+Inf) as a string).
@@ -274,10 +370,31 @@ probes:
       description: Per SLI V(ok), V(breach), V(empty), V(nan) or V(error).
       type: dict
     errors:
-      description: Query error text per SLI, when any.
+      description: Query error text per SLI, when any (C(baseline/<sli>) and C(requests) with a baseline).
       type: dict
+    baseline:
+      description: With a baseline, its C(values) and C(sli_status), as for the canary.
+      type: dict
+      version_added: 0.1.0
+    requests:
+      description: With a baseline, requests over the rate range per side (C(canary), C(baseline)).
+      type: dict
+      version_added: 0.1.0
+    relative:
+      description: With a baseline, per SLI the comparison's C(status) (V(ok), V(red), V(inconclusive)) and C(text).
+      type: dict
+      version_added: 0.1.0
+baseline:
+  description:
+    - The relative gate as run. Includes C(selector), the baseline C(slis) and C(requests) queries,
+      C(p95_ratio), C(p95_floor), C(error_delta), C(min_requests), C(on_inconclusive) and
+      C(hold_limit). C(extension) is the number of seconds the window was held, and C(fleet) the
+      first inconclusive probe (null when none).
+  returned: when O(baseline_selector) or O(baseline_instances) is set
+  type: dict
+  version_added: 0.1.0
 counts:
-  description: Number of probes per status.
+  description: Number of probes per status (with a baseline, C(inconclusive) too).
   returned: always
   type: dict
   sample: {green: 120, red: 0, no_data: 1, error: 0}
@@ -337,7 +454,7 @@ def main():
     for warning in result.pop("warnings", []):
         module.warn(warning)
     result["changed"] = False
-    if result["verdict"] == "red" and module.params["fail_on_red"]:
+    if result["verdict"] != "green" and module.params["fail_on_red"]:
         module.fail_json(msg=result["reason"], **result)
     module.exit_json(**result)
 

@@ -325,3 +325,55 @@ def test_every_filter_has_its_documentation():
             doc = yaml.safe_load(fh)
         assert doc["DOCUMENTATION"]["name"] == name
         assert doc["EXAMPLES"] and doc["RETURN"]["_value"]
+
+
+# --- the relative gate's knobs (SLI_BASELINE=peers) -----------------------------------------------
+
+BASELINE = dict(baseline="peers", p95_ratio="1.5", p95_floor="0.05", error_delta="0.005", min_requests="50",
+                inconclusive="hold", hold_limit="600")
+
+
+def baseline_failed(instances=("backend-api-1:8080",), **knobs):
+    return {c["knob"]: c["msg"] for c in cf.baseline_checks(dict(BASELINE, **knobs), list(instances)) if not c["ok"]}
+
+
+def test_baseline_defaults_pass_and_native_numbers_too():
+    assert baseline_failed() == {}
+    assert baseline_failed(p95_ratio=1.5, p95_floor=0, error_delta=1, min_requests=0, hold_limit=0) == {}
+    assert baseline_failed(instances=(), baseline="none") == {}
+
+
+@pytest.mark.parametrize("knob,key,value", [
+    ("SLI_BASELINE", "baseline", "canary"),
+    ("SLI_BASELINE_P95_RATIO", "p95_ratio", "nan"),
+    ("SLI_BASELINE_P95_RATIO", "p95_ratio", "0.9"),
+    ("SLI_BASELINE_P95_RATIO", "p95_ratio", "1e3"),
+    ("SLI_BASELINE_P95_FLOOR_S", "p95_floor", "-0.1"),
+    ("SLI_BASELINE_P95_FLOOR_S", "p95_floor", "inf"),
+    ("SLI_BASELINE_ERR_DELTA", "error_delta", "1.5"),
+    ("SLI_MIN_REQUESTS", "min_requests", "2.5"),
+    ("SLI_MIN_REQUESTS", "min_requests", True),
+    ("SLI_INCONCLUSIVE", "inconclusive", "pause"),
+    ("SLI_HOLD_LIMIT", "hold_limit", "-1"),
+])
+def test_baseline_bad_knob_is_named_with_its_value(knob, key, value):
+    got = baseline_failed(**{key: value})
+    assert list(got) == [knob], got
+    assert got[knob].startswith("%s=%s must be" % (knob, value))
+
+
+def test_baseline_peers_without_peers_is_refused():
+    assert list(baseline_failed(instances=())) == ["SLI_BASELINE/PEER_NODES"]
+
+
+def test_baseline_missing_knob_is_an_error():
+    with pytest.raises(AnsibleFilterError, match="canary_baseline_checks: missing knobs hold_limit"):
+        cf.baseline_checks({k: v for k, v in BASELINE.items() if k != "hold_limit"}, [])
+
+
+@given(st.dictionaries(st.sampled_from(sorted(BASELINE)), st.one_of(st.text(max_size=8), st.floats(), st.integers(),
+                                                                     st.booleans(), st.none())))
+def test_baseline_checks_never_raise_on_any_value(values):
+    got = cf.baseline_checks(dict(BASELINE, **values), ["backend-api-1:8080"])
+    assert [c["knob"] for c in got][:1] == ["SLI_BASELINE"]
+    assert all(isinstance(c["ok"], bool) and c["msg"] for c in got)

@@ -107,3 +107,16 @@ def test_malformed_answer_is_an_error_probe_not_a_traceback(run_module, canned_h
     assert code == 1 and "exception" not in out and out["verdict"] == "red"
     assert out["probes"][0]["status"] == "error"
     assert "malformed Prometheus answer" in out["probes"][0]["errors"]["p95_latency"]
+
+
+def test_inconclusive_fails_the_task_and_is_told_from_red(run_module, canned_http):
+    """Relative gate: canary and baseline both over the threshold (fleet-wide) is inconclusive;
+    the task fails like red (fail_on_red) but the verdict says inconclusive."""
+    canned_http.answers["*"] = _vector("0.9")
+    args = _args(canned_http, baseline_instances=["peer-1:8080"], min_requests=0, hold_limit=0)
+    code, out = run_module(prom_sli_watch, args)
+    assert code == 1 and out["failed"] is True and out["verdict"] == "inconclusive"
+    assert "fleet-wide" in out["msg"] and "Not rolled back" in out["msg"]
+    code, out = run_module(prom_sli_watch, dict(args, fail_on_red=False))
+    assert code == 0 and not out.get("failed") and out["verdict"] == "inconclusive"
+    assert out["counts"]["inconclusive"] == len(out["probes"])
