@@ -24,6 +24,10 @@
 #   FRESH_CHECK_APT_SOURCES=debian|host   debian (default): the sources of a Debian 12 install
 #                              (bookworm, -updates, -security); host: this host's enabled sources
 #   FRESH_CHECK_LOG_DIR=<dir>  where stage logs go (default: a new /var/tmp/veza-fresh-check.*)
+#   FRESH_CHECK_ENV="K=V ..."  extra environment for the stages inside (e.g. SLI_WINDOW=30)
+#   FRESH_CHECK_ON_FAIL=<cmd>  shell command run inside the system (in the checkout) after a
+#                              stage failed, before the system goes: to look at the failure, e.g.
+#                              FRESH_CHECK_ENV=VEZA_KEEP_LAB=1 FRESH_CHECK_ON_FAIL='podman ps -a'
 #   FRESH_CHECK_UNTIL=<stage>  stop after that stage (rootfs, launch, copy, bootstrap): to debug
 set -uo pipefail
 
@@ -54,6 +58,7 @@ names=() secs=() notes=()
 t_start=$EPOCHREALTIME
 failed=''
 stopped=''
+current='' current_t0=''
 elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
 
 # run_stage NAME NOTE CMD...: runs CMD with its output streamed (indented) and kept in
@@ -65,8 +70,10 @@ run_stage() {
   if [ -n "$stopped" ]; then return 1; fi
   say "== $name${note:+ ($note)}"
   t0=$EPOCHREALTIME
+  current=$name current_t0=$t0
   "$@" 2>&1 | tee "$logdir/$name.log" | sed -u 's/^/    /'
   rc=${PIPESTATUS[0]}
+  current=''
   s=$(elapsed "$t0")
   names+=("$name") secs+=("$s")
   if [ "$rc" -eq 0 ]; then
@@ -80,6 +87,10 @@ run_stage() {
   failed=$name
   say "   $name FAILED ($note) after ${s} s; its last lines:"
   grep -v '^[[:space:]]*$' "$logdir/$name.log" | tail -n 40 | sed 's/^/  > /'
+  if [ -n "${FRESH_CHECK_ON_FAIL:-}" ] && [ "$instance_created" = 1 ]; then
+    say "   FRESH_CHECK_ON_FAIL in the system: $FRESH_CHECK_ON_FAIL"
+    in_system 300 bash -c "$FRESH_CHECK_ON_FAIL" 2>&1 | tee "$logdir/on-fail.log" | sed 's/^/  ? /'
+  fi
   return 1
 }
 
@@ -99,6 +110,9 @@ instance_created=0
 cleanup() {
   local rc=$? t0
   trap - EXIT INT TERM
+  if [ -n "$current" ]; then  # interrupted in the middle of a stage
+    names+=("$current") secs+=("$(elapsed "$current_t0")") notes+=("INTERRUPTED (rc $rc)")
+  fi
   if [ "$instance_created" = 1 ]; then
     t0=$EPOCHREALTIME
     if [ -n "$failed" ] || [ "$rc" -ne 0 ]; then
@@ -108,9 +122,13 @@ cleanup() {
         rm -f "$logdir/system-logs.tar.gz"
       [ -s "$logdir/system-logs.tar.gz" ] && say "the system's logs: $logdir/system-logs.tar.gz"
     fi
+    local t_stop=''
     if ! inc info "$INSTANCE" >/dev/null 2>&1; then
       names+=(cleanup) secs+=("$(elapsed "$t0")") notes+=("ok, nothing to delete")
-    elif inc delete --force "$INSTANCE" >"$logdir/cleanup.log" 2>&1; then
+    elif inc stop --force "$INSTANCE" >"$logdir/cleanup.log" 2>&1 && t_stop=$(elapsed "$t0") &&
+        inc delete --force "$INSTANCE" >>"$logdir/cleanup.log" 2>&1; then
+      names+=(cleanup) secs+=("$(elapsed "$t0")") notes+=("ok, $INSTANCE stopped in $t_stop s, deleted")
+    elif inc delete --force "$INSTANCE" >>"$logdir/cleanup.log" 2>&1; then
       names+=(cleanup) secs+=("$(elapsed "$t0")") notes+=("ok, $INSTANCE deleted")
     else
       names+=(cleanup) secs+=("$(elapsed "$t0")") notes+=("FAILED: $(tail -1 "$logdir/cleanup.log")")
@@ -338,8 +356,10 @@ EOF
 
 # --- stages inside the system -------------------------------------------------------------------
 in_system() { # TIMEOUT CMD...: runs CMD as root in the checkout, like a user at a root shell
-  local t=$1; shift
-  inc exec "$INSTANCE" --cwd "$CHECKOUT" --env DEBIAN_FRONTEND=noninteractive -- timeout -k 15 "$t" "$@"
+  local t=$1 kv envs=()
+  shift
+  for kv in ${FRESH_CHECK_ENV:-}; do envs+=(--env "$kv"); done
+  inc exec "$INSTANCE" --cwd "$CHECKOUT" "${envs[@]}" -- timeout -k 15 "$t" "$@"
 }
 
 # --- the run --------------------------------------------------------------------------------------
