@@ -82,7 +82,7 @@ run_stage() {
     if [ "${FRESH_CHECK_UNTIL:-}" = "$name" ]; then stopped=$name; fi
     return 0
   fi
-  [ "$rc" -eq 124 ] && note="timed out after ${STAGE_TIMEOUT} s" || note="rc $rc"
+  [ "$rc" -eq 124 ] && note="timed out (FRESH_CHECK_TIMEOUT)" || note="rc $rc"
   notes+=("FAILED ($note)")
   failed=$name
   say "   $name FAILED ($note) after ${s} s; its last lines:"
