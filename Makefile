@@ -16,6 +16,7 @@ help:
 	@echo "make demo    - run the main job on the embedded lab"
 	@echo "make test    - install what is needed, then run every test CI runs"
 	@echo "make sanity | lint | unit | units | integration | collection | molecule - one stage of make test"
+	@echo "make fresh-check - README set-up + make demo in a brand-new Debian 12 system (FRESH_CHECK_TEST=1: + make test)"
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -70,6 +71,12 @@ lab-up: bootstrap
 
 lab-down:
 	@bash scripts/lab.sh down
+
+# The clean-room check (docs/fresh-check.md): this tree's README set-up and make demo in a new
+# Debian 12 minbase system (nested Incus container); FRESH_CHECK_TEST=1 adds make test.
+.PHONY: fresh-check
+fresh-check:
+	@bash scripts/fresh-check.sh
 
 # The canary release (docs/runbooks/CANARY.md): make deploy-canary ARTIFACT=/tmp/veza-api-v1.0.10
 # Every runbook knob is read from the environment (export it before the call).
