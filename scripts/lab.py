@@ -49,6 +49,7 @@ sys.path.insert(0, os.path.join(ROOT, ".collections"))
 IMAGE = os.environ.get("VEZA_INCUS_IMAGE", "veza-lab-bookworm")
 DEFAULT = "veza-lab"
 STAMP_KEY = "user.veza.converged"
+TRANSIENT = "failed to resolve remote temporary directory"
 
 
 class LabFailure(Exception):
@@ -322,9 +323,15 @@ def run_playbooks(spec, playbooks, extra=()):
     results = {}
 
     def one(pb):
-        proc = subprocess.run(["ansible-playbook", "-i", spec.inventory, pb] + list(extra), cwd=ROOT, env=env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800,
-                              check=False)
+        for attempt in (1, 2):
+            proc = subprocess.run(["ansible-playbook", "-i", spec.inventory, pb] + list(extra), cwd=ROOT, env=env(),
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800,
+                                  check=False)
+            # Seen once under a load average of 12: `incus exec` of the temporary directory's mkdir
+            # exited 0 with no output. Transient, and the playbooks are idempotent: run once more.
+            if proc.returncode == 0 or attempt == 2 or TRANSIENT not in proc.stdout:
+                break
+            log("%s: transient `incus exec` failure (%s), running it again" % (pb, TRANSIENT))
         results[pb] = proc
 
     threads = [threading.Thread(target=one, args=(pb,)) for pb in playbooks]
