@@ -10,11 +10,13 @@ VENV=${VEZA_VENV:-/opt/veza-infra/venv}
 # incus-base/incus-client (bookworm-backports), dnsmasq-base (the Incus bridge's DHCP + DNS: the
 # lab's names haproxy.lxd, ...; only a Recommends of incus-base), busybox-static (the platform
 # check's throwaway containers): the embedded lab (docs/lab.md). debootstrap: the one image of the
-# lab and Molecule. podman/runc: Molecule's podman driver and the ansible-pull test host.
+# lab and Molecule. podman/runc: Molecule's podman driver and the ansible-pull test host;
+# golang-github-containernetworking-plugin-dnsname: names on podman's CNI networks (the haproxy
+# scenario's backends; without it HAProxy marks them MAINT (resolution)).
 # haproxy/prometheus: the real components the integration tests start on loopback. procps: `ps`
 # for the canary's lock (roles/canary/tasks/lock.yml runs it on the controller). rsync: sanity
 # tree copy.
-APT_PACKAGES=(python3-venv shellcheck podman runc debootstrap haproxy prometheus socat git make curl rsync
+APT_PACKAGES=(python3-venv shellcheck podman runc golang-github-containernetworking-plugin-dnsname debootstrap haproxy prometheus socat git make curl rsync
               ca-certificates procps dnsmasq-base busybox-static)
 BACKPORTS_PACKAGES=(incus-base incus-client)
 missing=()
