@@ -133,7 +133,9 @@ class LabSpec:
         link = os.path.join(os.path.dirname(path), "group_vars")
         if not os.path.islink(link):
             os.symlink("../../../group_vars", link)
-        hosts = lambda names: {"hosts": {n: None for n in names}} if names else {"hosts": {}}  # noqa: E731
+
+        def hosts(names):
+            return {"hosts": {n: None for n in names}}
         inv = {"lab": {
             "vars": {"ansible_connection": "community.general.incus", "ansible_incus_remote": "local",
                      "ansible_incus_project": self.project, "ansible_python_interpreter": "/usr/bin/python3"},
@@ -347,8 +349,7 @@ def run_playbooks(spec, playbooks, extra=()):
                 if line.strip():
                     print(line, flush=True)
     if failed:
-        raise LabFailure("\n".join("%s failed (rc %d)\n%s" % (pb, results[pb].returncode,
-                                                             failure_summary(results[pb].stdout))
+        raise LabFailure("\n".join("%s failed (rc %d)\n%s" % (pb, results[pb].returncode, failure_summary(results[pb].stdout))
                                    for pb in failed))
 
 

@@ -82,7 +82,7 @@ api "set server api_pool/$NODE state maint" >/dev/null
 settle 0
 ts drained
 incus --project "$P" file push "$BUILD" "$NODE/opt/veza/backend-api/veza-api.new" >/dev/null
-incus --project "$P" exec "$NODE" -- sh -c 'chmod 0755 /opt/veza/backend-api/veza-api.new && mv -f /opt/veza/backend-api/veza-api.new /opt/veza/backend-api/veza-api'
+incus --project "$P" exec "$NODE" -- sh -c 'cd /opt/veza/backend-api && chmod 0755 veza-api.new && mv -f veza-api.new veza-api'
 incus --project "$P" exec "$NODE" -- systemctl restart veza-backend-api
 ts restarted
 for _ in $(seq 1 120); do
