@@ -65,12 +65,17 @@ demo: bootstrap
 demo-haproxy: bootstrap
 	@bash scripts/demo-haproxy.sh
 
-# The embedded lab (docs/lab.md): idempotent; ports overridable with VEZA_LAB_*_PORT.
+# The embedded lab (docs/lab.md): Incus containers of the project veza-lab (scripts/lab.py);
+# idempotent; ports overridable with VEZA_LAB_*_PORT.
+.PHONY: lab-status
 lab-up: bootstrap
 	@bash scripts/lab.sh up
 
 lab-down:
 	@bash scripts/lab.sh down
+
+lab-status:
+	@bash scripts/lab.sh status
 
 # The clean-room check (docs/fresh-check.md): this tree's README set-up and make demo in a new
 # Debian 12 minbase system (nested Incus container); FRESH_CHECK_TEST=1 adds make test.
