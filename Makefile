@@ -64,12 +64,17 @@ demo: bootstrap
 demo-haproxy: bootstrap
 	@bash scripts/demo-haproxy.sh
 
-# The embedded lab (docs/lab.md): idempotent; ports overridable with VEZA_LAB_*_PORT.
+# The embedded lab (docs/lab.md): Incus containers of the project veza-lab (scripts/lab.py);
+# idempotent; ports overridable with VEZA_LAB_*_PORT.
+.PHONY: lab-status
 lab-up: bootstrap
 	@bash scripts/lab.sh up
 
 lab-down:
 	@bash scripts/lab.sh down
+
+lab-status:
+	@bash scripts/lab.sh status
 
 # The canary release (docs/runbooks/CANARY.md): make deploy-canary ARTIFACT=/tmp/veza-api-v1.0.10
 # Every runbook knob is read from the environment (export it before the call).

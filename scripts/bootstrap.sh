@@ -7,16 +7,37 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${VEZA_VENV:-/opt/veza-infra/venv}
 
 # --- Debian packages -------------------------------------------------------------------
-# podman/runc/debootstrap: lab hosts (systemd in containers); haproxy/prometheus: the real
-# components the integration tests start on loopback; rsync: sanity tree copy.
-APT_PACKAGES=(python3-venv shellcheck podman runc debootstrap haproxy prometheus socat git make curl rsync ca-certificates)
+# incus-base/incus-client (bookworm-backports), dnsmasq-base (the Incus bridge's DHCP + DNS: the
+# lab's names haproxy.lxd, ...; only a Recommends of incus-base), busybox-static (the platform
+# check's throwaway containers): the embedded lab (docs/lab.md). debootstrap: the one image of the
+# lab and Molecule. podman/runc: Molecule's podman driver and the ansible-pull test host.
+# haproxy/prometheus: the real components the integration tests start on loopback. procps: `ps`
+# for the canary's lock (roles/canary/tasks/lock.yml runs it on the controller). rsync: sanity
+# tree copy.
+APT_PACKAGES=(python3-venv shellcheck podman runc debootstrap haproxy prometheus socat git make curl rsync
+              ca-certificates procps dnsmasq-base busybox-static)
+BACKPORTS_PACKAGES=(incus-base incus-client)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "bootstrap: apt-get install ${missing[*]}"
+missing_bpo=()
+for p in "${BACKPORTS_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing_bpo+=("$p")
+done
+installed_now=0
+if [ ${#missing[@]} -gt 0 ] || [ ${#missing_bpo[@]} -gt 0 ]; then
+  installed_now=1
   export DEBIAN_FRONTEND=noninteractive
+  # Incus 6.0 LTS comes from bookworm-backports: add that suite once (deb822, same mirror as the
+  # machine's bookworm entry), unless some source already names it.
+  if [ ${#missing_bpo[@]} -gt 0 ] && ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    mirror=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | grep -v security | head -1)
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "${mirror:-http://deb.debian.org/debian}" > /etc/apt/sources.list.d/bookworm-backports.sources
+    echo "bootstrap: added bookworm-backports (/etc/apt/sources.list.d/bookworm-backports.sources)"
+  fi
+  echo "bootstrap: apt-get install ${missing[*]} ${missing_bpo[*]}"
   apt-get update -qq
   # policy-rc.d keeps the packaged haproxy/prometheus services from starting on the host:
   # tests start their own instances on loopback.
@@ -24,7 +45,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
-  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  if [ ${#missing[@]} -gt 0 ]; then apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; fi
+  if [ ${#missing_bpo[@]} -gt 0 ]; then
+    apt-get install -y -q --no-install-recommends -t bookworm-backports "${missing_bpo[@]}" >/dev/null
+  fi
 fi
 
 # --- Podman as root without systemd as PID 1 --------------------------------------------
@@ -86,6 +110,42 @@ subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade", "--defaul
 args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
 sys.exit(subprocess.call([sys.executable, "-m", "pip", "install", "-q"] + args))
 PY
+fi
+
+# --- Incus: the lab's platform ----------------------------------------------------------------
+# No systemd on these machines: start incusd when it does not answer, then one `dir` storage
+# pool `default` and the default profile's root disk (incus admin init --preseed, only when no
+# pool exists yet). Then prove the platform once (scripts/platform-check.sh, stamp below): two
+# throwaway containers on one bridge reach each other by name, the host reaches them.
+if ! incus info >/dev/null 2>&1; then
+  echo "bootstrap: starting incusd (no systemd: /usr/libexec/incus/incusd --group incus-admin)"
+  mkdir -p /var/log/incus
+  setsid /usr/libexec/incus/incusd --group incus-admin >>/var/log/incus/incusd.log 2>&1 < /dev/null &
+  if ! incus admin waitready --timeout 60; then
+    tail -20 /var/log/incus/incusd.log >&2
+    echo "bootstrap: ERROR: incusd did not become ready in 60 s (log above: /var/log/incus/incusd.log)" >&2; exit 1
+  fi
+fi
+if [ -z "$(incus storage list -f csv -c n 2>/dev/null)" ]; then
+  echo "bootstrap: incus admin init --preseed (dir pool 'default', root disk in the default profile)"
+  incus admin init --preseed <<'PRESEED'
+storage_pools:
+  - name: default
+    driver: dir
+profiles:
+  - name: default
+    devices:
+      root:
+        type: disk
+        path: /
+        pool: default
+PRESEED
+fi
+check_stamp=/var/lib/veza-infra/platform-check.ok
+check_want=$( { incus version 2>/dev/null; sha256sum "$here/scripts/platform-check.sh"; } | sha256sum | cut -c1-16)
+if [ "$installed_now" = 1 ] || [ "${VEZA_PLATFORM_CHECK:-auto}" = always ] || [ "$(cat "$check_stamp" 2>/dev/null)" != "$check_want" ]; then
+  bash "$here/scripts/platform-check.sh"
+  mkdir -p "$(dirname "$check_stamp")"; echo "$check_want" > "$check_stamp"
 fi
 
 # --- veza.infra resolvable from the checkout ----------------------------------------------

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make demo: the main job on the embedded lab, in a few minutes.
-#   1. lab up (HAProxy, two backends on veza-api v1.0.9, Prometheus: systemd containers)
+#   1. lab up (HAProxy, two backends on veza-api v1.0.9, Prometheus: Incus system containers)
 #   2. steady traffic through HAProxy (30 % sticky clients) in the background
 #   3. a real canary of v1.0.10: pre-flight, drain, push, health, re-enable, a 60 s SLI window
 #      with one live line per probe, then the peer
@@ -22,7 +22,11 @@ cleanup() {
 trap cleanup EXIT
 
 echo "demo: 1/4 lab up"
-bash scripts/lab.sh up | grep -E '^lab: (up|ready)'
+# Unfiltered: when the lab does not come up, lab.sh names the failing playbook, task and message.
+if ! bash scripts/lab.sh up; then
+  echo "demo: FAILED: the lab did not come up (its cause is printed above)" >&2
+  exit 1
+fi
 python tests/fixtures/veza_api/make_builds.py "$work/builds" >/dev/null
 
 echo "demo: 2/4 traffic through HAProxy: 40 req/s, 30 % sticky clients"
@@ -39,6 +43,10 @@ pb=$!
 # Follow the run: the play and task headers and the SLI probes, as they come.
 tail -n +1 -f "$work/canary.log" --pid "$pb" | grep --line-buffered -E '^(PLAY \[|TASK \[.*(Step|Preflight \| (Artifact|Migrations|HAProxy|Prometheus))|prom_sli_watch|fatal|\[ERROR\])' || true
 wait "$pb" || rc=$?
+if [ $rc -ne 0 ]; then
+  # The follow above shows headers only: the failing task and its message, from the log.
+  python scripts/lab.py explain "$work/canary.log" | sed 's/^/  /'
+fi
 
 kill -TERM "$loadgen_pid" 2>/dev/null || true
 wait "$loadgen_pid" 2>/dev/null || true
@@ -47,7 +55,7 @@ echo "demo: 4/4 result"
 grep -A6 'PLAY RECAP' "$work/canary.log" | sed 's/^/  /'
 sed 's/^/  /' "$work/load.txt" | head -5
 for h in backend-api-1 backend-api-2; do
-  printf '  %s runs %s\n' "$h" "$(podman exec "$h" curl -s http://127.0.0.1:8080/api/v1/health)"
+  printf '  %s runs %s\n' "$h" "$(incus --project veza-lab exec "$h" -- curl -s http://127.0.0.1:8080/api/v1/health)"
 done
 find "$work/reports" -name "*.html" -printf "  SLI report: %p\n" 2>/dev/null || true
 if [ $rc -eq 0 ]; then echo "demo: canary GREEN, v1.0.10 rolled to the fleet"; else echo "demo: canary FAILED (rc $rc), see $work/canary.log"; fi

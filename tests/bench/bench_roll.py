@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +41,7 @@ ROW = "%-26s %7s %6s %8s %8s %9s %8s %7s %8s"
 def control_roll(lab, build):
     """What deploy-canary.sh without drain amounts to: copy, restart, wait for node health."""
     for node in BACKENDS:
-        subprocess.run(["podman", "cp", build, "%s:/opt/veza/backend-api/veza-api" % node], check=True)
+        lab.push(build, node, "/opt/veza/backend-api/veza-api")
         lab.exec(node, "systemctl", "restart", "veza-backend-api")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -4,7 +4,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark: the peer roll at 2, 4 and 8 backends, Ansible against a shell sequence, in one run.
 
-A lab of its own next to the default one (scripts/lab.sh with VEZA_LAB_NAME=veza-scale, free
+A lab of its own next to the default one (scripts/lab.sh with VEZA_LAB_NAME=veza-scale: Incus project and
+bridge veza-scale, free
 loopback ports, no stream servers), grown from 2 to 4 to 8 backends. At each size, under a light
 steady load through HAProxy (the SLI gate needs traffic):
 1. playbooks/canary.yml rolls v1.0.9 -> v1.0.10 (canary with the lab's shortest SLI window, 30 s,
@@ -13,7 +14,7 @@ steady load through HAProxy (the SLI gate needs traffic):
    them in `elapsed`, node health retries x delay, HAProxy health checks until UP) and the rest,
    the orchestration overhead;
 2. the reference: the same steps for every backend as an old deploy-canary.sh would do them,
-   podman exec + socat to the runtime API (drain until sessions stay at 0 for 1 s or for at most
+   `incus exec` + socat to the runtime API, the runbook's own way (drain until sessions stay at 0 for 1 s or for at most
    the same 10 s grace as the role, maint, sessions at 0 for 1 s, copy,
    systemctl restart, poll node health, ready, poll until UP, one request through HAProxy),
    rolling the fleet back to v1.0.9; waits = the polling loops.
@@ -54,9 +55,9 @@ HEALTH = "/api/v1/health"
 # "<step> <epoch seconds>" lines; the bench splits them into waits and the rest.
 SHELL_ROLL = r'''
 set -euo pipefail
-H=$1 NODE=$2 BUILD=$3 HTTP=$4
+H=$1 NODE=$2 BUILD=$3 HTTP=$4 P=$5
 ts() { echo "$1 $(date +%s.%N)"; }
-api() { podman exec "$H" sh -c "echo '$1' | socat -t 2 stdio unix-connect:/run/haproxy/admin.sock"; }
+api() { incus --project "$P" exec "$H" -- sh -c "echo '$1' | socat -t 2 stdio unix-connect:/run/haproxy/admin.sock"; }
 row() { api "show stat" | awk -F, -v s="$NODE" '$1 == "api_pool" && $2 == s { print $3 + $5, $8, $18 }'; }
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%d", b - a }'; }
 # Sessions (qcur + scur) at 0 and no new session (stot) for 1 s; with a grace, give up waiting
@@ -81,12 +82,12 @@ settle 10
 api "set server api_pool/$NODE state maint" >/dev/null
 settle 0
 ts drained
-podman cp "$BUILD" "$NODE:/opt/veza/backend-api/veza-api.new"
-podman exec "$NODE" sh -c 'chmod 0755 /opt/veza/backend-api/veza-api.new && mv -f /opt/veza/backend-api/veza-api.new /opt/veza/backend-api/veza-api'
-podman exec "$NODE" systemctl restart veza-backend-api
+incus --project "$P" file push "$BUILD" "$NODE/opt/veza/backend-api/veza-api.new"
+incus --project "$P" exec "$NODE" -- sh -c 'chmod 0755 /opt/veza/backend-api/veza-api.new && mv -f /opt/veza/backend-api/veza-api.new /opt/veza/backend-api/veza-api'
+incus --project "$P" exec "$NODE" -- systemctl restart veza-backend-api
 ts restarted
 for _ in $(seq 1 120); do
-  podman exec "$NODE" curl -sf -o /dev/null --max-time 5 http://127.0.0.1:8080/api/v1/health && break
+  incus --project "$P" exec "$NODE" -- curl -sf -o /dev/null --max-time 5 http://127.0.0.1:8080/api/v1/health && break
   sleep 0.5
 done
 ts healthy
@@ -224,7 +225,7 @@ def shell_roll(lab, build):
     rows = []
     for node in lab.backends():
         t0 = time.monotonic()
-        proc = subprocess.run(["bash", "-c", SHELL_ROLL, "shell-roll", lab.haproxy, node, build, str(lab.http)],
+        proc = subprocess.run(["bash", "-c", SHELL_ROLL, "shell-roll", lab.haproxy, node, build, str(lab.http), lab.name],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300, check=False)
         if proc.returncode != 0:
             raise RuntimeError("shell roll of %s failed: %s" % (node, proc.stderr[-2000:]))

@@ -1,7 +1,8 @@
 # Copyright: (c) 2026, veza.infra maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Python helpers for tests that run on the embedded lab (scripts/lab.sh, docs/lab.md).
+"""Python helpers for tests that run on the embedded lab (scripts/lab.py, docs/lab.md): Incus
+containers of the project veza-lab, driven with the Incus CLI (`incus exec`, `incus stop --force`).
 
     lab = Lab()
     lab.up()                                  # scripts/lab.sh up (idempotent)
@@ -113,6 +114,7 @@ class Lab:
         self.prom_port = int(os.environ.get("VEZA_LAB_PROM_PORT", "19090"))
         self.http_url = "http://127.0.0.1:%d" % self.http_port
         self.prom_url = "http://127.0.0.1:%d" % self.prom_port
+        self.project = os.environ.get("VEZA_LAB_NAME", "veza-lab")  # the lab's Incus project
         self.timings = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -135,22 +137,31 @@ class Lab:
     def down(self, timeout=300):
         return self._lab_sh("down", timeout)
 
-    # -- containers -------------------------------------------------------------------------------
-    @staticmethod
-    def podman(*args, timeout=120, check=True):
-        proc = subprocess.run(("podman",) + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    # -- containers (Incus instances of the lab's project) ----------------------------------------
+    def incus(self, *args, timeout=120, check=True):
+        cmd = ("incus", "--project", self.project) + args
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               timeout=timeout, check=False)
         if check and proc.returncode != 0:
-            raise LabError("podman %s failed (rc %d): %s" % (" ".join(args), proc.returncode, proc.stderr.strip()))
+            raise LabError("%s failed (rc %d): %s" % (" ".join(cmd), proc.returncode, proc.stderr.strip()))
         return proc
 
     def exec(self, container, *cmd, timeout=60, check=True):
-        """Run a command inside a lab container; returns the CompletedProcess."""
-        return self.podman("exec", container, *cmd, timeout=timeout, check=check)
+        """Run a command inside a lab container (`incus exec`); returns the CompletedProcess."""
+        return self.incus("exec", container, "--", *cmd, timeout=timeout, check=check)
+
+    def push(self, src, container, dest, mode="0755"):
+        """Copy a controller file into a container (`incus file push`)."""
+        self.incus("file", "push", "--mode", mode, src, "%s%s" % (container, dest))
 
     def state(self, container):
-        proc = self.podman("container", "inspect", "--format", "{{.State.Status}}", container, check=False)
-        return proc.stdout.strip() if proc.returncode == 0 else "absent"
+        """"running", "stopped", ... or "absent" (also when the lab's project does not exist)."""
+        proc = self.incus("list", container, "-f", "json", check=False)
+        try:
+            found = [i for i in json.loads(proc.stdout or "[]") if i.get("name") == container]
+        except ValueError:
+            found = []
+        return found[0]["status"].lower() if proc.returncode == 0 and found else "absent"
 
     def health(self, node):
         """What the backend on `node` answers on its health route, asked from inside the node."""
@@ -161,11 +172,11 @@ class Lab:
         return self.health(node)["version"]
 
     def kill(self, container):
-        """Stop a container hard (SIGKILL to its systemd: no clean shutdown of anything)."""
-        self.podman("kill", "--signal", "KILL", container)
+        """Stop a container hard (`incus stop --force`: its processes killed, no clean shutdown)."""
+        self.incus("stop", "--force", container)
 
     def start(self, container, wait_systemd=60):
-        self.podman("start", container)
+        self.incus("start", container)
         if wait_systemd:
             self.wait_systemd(container, wait_systemd)
 

@@ -95,7 +95,7 @@ def test_backend_failover(lab):
 
     print("\nfailover: check inter %.1f s fall %d rise %d (expected DOWN after ~%.1f s)" % (inter, fall, rise, inter * fall))
     print("failover: %s marked %s %.1f s after the kill" % (VICTIM, status_down, down_after))
-    print("failover: %s UP %.1f s after `podman start` (container + systemd + service + rise)" % (VICTIM, up_after))
+    print("failover: %s UP %.1f s after `incus start` (container + systemd + service + rise)" % (VICTIM, up_after))
     print("failover: window kill->DOWN %.1f s, DOWN->restart %.1f s, restart->UP %.1f s"
           % (t_down - t_kill, t_start - t_down, t_up - t_start))
     print(summary(res))

@@ -58,8 +58,27 @@ def test_prod_only_values_stay_in_prod():
 def test_lab_inventory_gets_all_group_vars_from_elsewhere():
     """The group_vars come from beside the inventory file, not from the working directory."""
     hv = host_vars("inventory/lab.yml", "backend-api-1", cwd="/")
-    assert hv["ansible_connection"] == "containers.podman.podman"
+    assert hv["ansible_connection"] == "community.general.incus"
+    assert hv["ansible_incus_project"] == "veza-lab"
     assert hv["haproxy_health_path"] == "/api/v1/health"
+
+
+def test_lab_inventory_is_staging_but_for_remote_and_project():
+    """The lab runs the collection's playbooks exactly as staging would: same connection, hosts and
+    groups; only the Incus remote and project (and the top group naming the environment) differ."""
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    def load(name):
+        with open(os.path.join(ROOT, "inventory", name), encoding="utf-8") as fh:
+            (group, body), = yaml.safe_load(fh).items()
+        return group, body
+
+    (lab_group, lab), (stg_group, staging) = load("lab.yml"), load("staging.yml")
+    assert (lab_group, stg_group) == ("lab", "staging")
+    assert lab["children"] == staging["children"]
+    differ = {k for k in set(lab["vars"]) | set(staging["vars"]) if lab["vars"].get(k) != staging["vars"].get(k)}
+    assert differ <= {"ansible_incus_remote", "ansible_incus_project"}, differ
+    assert lab["vars"]["ansible_incus_project"] == "veza-lab"
 
 
 def test_vault_example_holds_no_real_secret():
