@@ -13,7 +13,7 @@ containers of the project veza-lab, driven with the Incus CLI (`incus exec`, `in
     lab.down()
 
 HAProxy's runtime API is read with veza.infra's own client
-(plugins/module_utils/haproxy_runtime.py) through the TCP admin port the lab publishes on
+(plugins/module_utils/_haproxy.py) through the TCP admin port the lab publishes on
 127.0.0.1; there is no second socket client here.
 """
 from __future__ import annotations
@@ -192,7 +192,7 @@ class Lab:
     # -- HAProxy ----------------------------------------------------------------------------------
     def runtime(self):
         """veza.infra's HAProxy runtime client on the published TCP admin port."""
-        from ansible_collections.veza.infra.plugins.module_utils.haproxy_runtime import (  # pylint: disable=import-outside-toplevel
+        from ansible_collections.veza.infra.plugins.module_utils._haproxy import (  # pylint: disable=import-outside-toplevel
             HAProxyRuntime)
         return HAProxyRuntime("127.0.0.1:%d" % self.admin_port, timeout=3.0)
 
