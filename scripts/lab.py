@@ -13,8 +13,8 @@ published ports. `up` makes Incus match it (create what is missing, start what i
 converges with playbooks/site.yml + playbooks/prometheus.yml and tests/lab/baseline.yml, skipping
 what is already in place; `down` deletes the instances, the project and the network.
 
-HAProxy's state is read with the collection's runtime client (plugins/module_utils/haproxy_runtime.py)
-over the published TCP admin port, Prometheus with plugins/module_utils/prom_client.py.
+HAProxy's state is read with the collection's runtime client (plugins/module_utils/_haproxy.py)
+over the published TCP admin port, Prometheus with plugins/module_utils/_prom_client.py.
 
 Environment (same names as before):
   VEZA_LAB_NAME (veza-lab): another name is a separate lab: Incus project and network <name>,
@@ -266,13 +266,13 @@ class Incus:
 
 # -- the lab's services, through the project's own clients ----------------------------------------
 def runtime(spec):
-    from ansible_collections.veza.infra.plugins.module_utils.haproxy_runtime import (  # pylint: disable=import-outside-toplevel
+    from ansible_collections.veza.infra.plugins.module_utils._haproxy import (  # pylint: disable=import-outside-toplevel
         HAProxyRuntime)
     return HAProxyRuntime("127.0.0.1:%d" % spec.admin_port, timeout=3.0)
 
 
 def prom(spec):
-    from ansible_collections.veza.infra.plugins.module_utils.prom_client import (  # pylint: disable=import-outside-toplevel
+    from ansible_collections.veza.infra.plugins.module_utils._prom_client import (  # pylint: disable=import-outside-toplevel
         PromClient)
     return PromClient("http://127.0.0.1:%d" % spec.prom_port, timeout=3.0)
 

@@ -98,11 +98,13 @@ class WebConfig:
     """Prometheus's --web.config.file: TLS with a throw-away CA (openssl CLI) and basic auth.
 
     ``ca`` is the CA's PEM (what a client passes as ca_path); ``users`` the accepted
-    user -> password pairs. The server certificate is for 127.0.0.1 and localhost.
+    user -> password pairs. The server certificate is for 127.0.0.1 and localhost, or for the
+    subjectAltName entries of ``san`` (e.g. ("IP:127.0.0.1", "DNS:prom.lxd"): tests/lab/test_prom_auth.py).
     """
 
-    def __init__(self, workdir, users=None, tls=True):
+    def __init__(self, workdir, users=None, tls=True, san=("IP:127.0.0.1", "DNS:localhost")):
         self.dir = tempfile.mkdtemp(prefix="webcfg-", dir=workdir)
+        self.san = tuple(san)
         self.users = dict(users if users is not None else {"veza-canary": "s3cret-pw"})
         self.tls = tls
         self.ca = os.path.join(self.dir, "ca.pem")
@@ -128,7 +130,7 @@ class WebConfig:
                       "-addext", "keyUsage=critical,keyCertSign,cRLSign")
         self._openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
         with open(os.path.join(self.dir, "san.ext"), "w", encoding="utf-8") as fh:
-            fh.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+            fh.write("subjectAltName=%s\nextendedKeyUsage=serverAuth\n" % ",".join(self.san))
         self._openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
                       "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
 

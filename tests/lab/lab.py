@@ -13,7 +13,7 @@ containers of the project veza-lab, driven with the Incus CLI (`incus exec`, `in
     lab.down()
 
 HAProxy's runtime API is read with veza.infra's own client
-(plugins/module_utils/haproxy_runtime.py) through the TCP admin port the lab publishes on
+(plugins/module_utils/_haproxy.py) through the TCP admin port the lab publishes on
 127.0.0.1; there is no second socket client here.
 """
 from __future__ import annotations
@@ -26,8 +26,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
-import urllib.request
 
 from ansible_run import ansible_env
 from loadgen import COOKIE_RE, BACKEND_HEADERS, COOKIE  # one definition of the cookie and backend headers
@@ -44,6 +42,18 @@ def env():
     return ansible_env(json=False)
 
 
+def lab_name():
+    """The lab these helpers drive: VEZA_LAB_NAME, as scripts/lab.py reads it (veza-lab: the default lab)."""
+    return os.environ.get("VEZA_LAB_NAME", "veza-lab")
+
+
+def inventory():
+    """The lab's inventory, as scripts/lab.py writes it: inventory/lab.yml for the default lab,
+    .cache/labs/<name>/inventory.yml (hosts <name>-haproxy, <name>-backend-api-1, ...) for a named one."""
+    name = lab_name()
+    return "inventory/lab.yml" if name == "veza-lab" else ".cache/labs/%s/inventory.yml" % name
+
+
 MIGRATIONS = os.path.join(ROOT, "tests", "fixtures", "migrations")
 LOCK = "/var/lib/veza/canary.lock"
 
@@ -57,8 +67,9 @@ def make_builds(dest):
             for name in os.listdir(str(dest)) if name.startswith("veza-api-")}
 
 
-def run_playbook(playbook, reports, **knobs):
-    """ansible-playbook playbooks/<playbook>.yml of this checkout on the lab.
+def run_playbook(playbook, reports, extra_args=(), **knobs):
+    """ansible-playbook playbooks/<playbook>.yml of this checkout on the lab (extra_args: more
+    command-line arguments, e.g. ("-e", "@vars.json")).
 
     knobs are the runbook's environment variables, on top of a short lab run (30 s SLI window,
     a probe every 5 s, the lab's additive migration). Prints the SLI lines and failures.
@@ -68,7 +79,7 @@ def run_playbook(playbook, reports, **knobs):
               "SLI_WINDOW": "30", "SLI_PROBE_INTERVAL": "5", "MIGRATIONS_PATHS": MIGRATIONS})
     e.update({k: str(v) for k, v in knobs.items()})
     t0 = time.monotonic()
-    proc = subprocess.run(["ansible-playbook", "-i", "inventory/lab.yml", "playbooks/%s.yml" % playbook],
+    proc = subprocess.run(["ansible-playbook", "-i", inventory(), "playbooks/%s.yml" % playbook] + list(extra_args),
                           cwd=ROOT, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=900, check=False)
     elapsed = time.monotonic() - t0
@@ -106,7 +117,14 @@ class Response:
 
 
 class Lab:
-    """The lab's ports and helpers; ports follow the same VEZA_LAB_* variables as lab.sh."""
+    """The lab's ports and helpers; ports and name follow the same VEZA_LAB_* variables as lab.sh.
+
+    Containers are named as in the default lab ("haproxy", "backend-api-2"); on a named lab
+    (VEZA_LAB_NAME=authlab) ``node()`` gives the instance and inventory name ("authlab-haproxy"),
+    and the container helpers below accept either.
+    ``prom_options`` are the PromClient options (ca_path, url_username, ...) of ``prom_query``
+    while the lab's Prometheus is authenticated (tests/lab/test_prom_auth.py).
+    """
 
     def __init__(self):
         self.http_port = int(os.environ.get("VEZA_LAB_HTTP_PORT", "18080"))
@@ -114,8 +132,16 @@ class Lab:
         self.prom_port = int(os.environ.get("VEZA_LAB_PROM_PORT", "19090"))
         self.http_url = "http://127.0.0.1:%d" % self.http_port
         self.prom_url = "http://127.0.0.1:%d" % self.prom_port
-        self.project = os.environ.get("VEZA_LAB_NAME", "veza-lab")  # the lab's Incus project
+        self.project = lab_name()  # the lab's Incus project
+        self.prefix = "" if self.project == "veza-lab" else self.project + "-"
+        self.inventory = inventory()
+        self.prom_options = {}
         self.timings = {}
+
+    def node(self, name):
+        """Instance / inventory host name of a default-lab name on this lab ("backend-api-2" ->
+        "authlab-backend-api-2" on the lab authlab); a name already prefixed is kept."""
+        return name if not self.prefix or name.startswith(self.prefix) else self.prefix + name
 
     # -- lifecycle ------------------------------------------------------------------------------
     def _lab_sh(self, action, timeout):
@@ -148,14 +174,15 @@ class Lab:
 
     def exec(self, container, *cmd, timeout=60, check=True):
         """Run a command inside a lab container (`incus exec`); returns the CompletedProcess."""
-        return self.incus("exec", container, "--", *cmd, timeout=timeout, check=check)
+        return self.incus("exec", self.node(container), "--", *cmd, timeout=timeout, check=check)
 
     def push(self, src, container, dest, mode="0755"):
         """Copy a controller file into a container (`incus file push`)."""
-        self.incus("file", "push", "--mode", mode, src, "%s%s" % (container, dest))
+        self.incus("file", "push", "--mode", mode, src, "%s%s" % (self.node(container), dest))
 
     def state(self, container):
         """"running", "stopped", ... or "absent" (also when the lab's project does not exist)."""
+        container = self.node(container)
         proc = self.incus("list", container, "-f", "json", check=False)
         try:
             found = [i for i in json.loads(proc.stdout or "[]") if i.get("name") == container]
@@ -173,10 +200,10 @@ class Lab:
 
     def kill(self, container):
         """Stop a container hard (`incus stop --force`: its processes killed, no clean shutdown)."""
-        self.incus("stop", "--force", container)
+        self.incus("stop", "--force", self.node(container))
 
     def start(self, container, wait_systemd=60):
-        self.incus("start", container)
+        self.incus("start", self.node(container))
         if wait_systemd:
             self.wait_systemd(container, wait_systemd)
 
@@ -192,7 +219,7 @@ class Lab:
     # -- HAProxy ----------------------------------------------------------------------------------
     def runtime(self):
         """veza.infra's HAProxy runtime client on the published TCP admin port."""
-        from ansible_collections.veza.infra.plugins.module_utils.haproxy_runtime import (  # pylint: disable=import-outside-toplevel
+        from ansible_collections.veza.infra.plugins.module_utils._haproxy import (  # pylint: disable=import-outside-toplevel
             HAProxyRuntime)
         return HAProxyRuntime("127.0.0.1:%d" % self.admin_port, timeout=3.0)
 
@@ -252,14 +279,18 @@ class Lab:
             conn.close()
 
     # -- Prometheus ---------------------------------------------------------------------------------
+    def prom(self, timeout=5.0):
+        """veza.infra's Prometheus client on the published port, with ``prom_options``."""
+        from ansible_collections.veza.infra.plugins.module_utils._prom_client import (  # pylint: disable=import-outside-toplevel
+            PromClient)
+        return PromClient(self.prom_url, timeout=timeout, **self.prom_options)
+
     def prom_query(self, query, timeout=5.0):
-        """Instant query; returns the `result` list of Prometheus' answer."""
-        url = "%s/api/v1/query?%s" % (self.prom_url, urllib.parse.urlencode({"query": query}))
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            data = json.load(resp)
-        if data.get("status") != "success":
-            raise LabError("Prometheus query %r failed: %s" % (query, data))
-        return data["data"]["result"]
+        """Instant query; returns the sample values, one per series ([] for an empty answer)."""
+        res = self.prom(timeout).query(query)
+        if res.kind == "error":
+            raise LabError("Prometheus query %r failed: %s" % (query, res.text))
+        return res.values
 
 
 # -- faults at a precise step of a running playbook (tests/lab/test_faults_midrun.py, bench_rollback) --
@@ -280,7 +311,7 @@ class LiveRun:
         self.t0 = time.time()
         self.lines = []  # (time.time() when read, line without newline)
         self._cond = threading.Condition()
-        self.proc = subprocess.Popen(["ansible-playbook", "-i", "inventory/lab.yml", "playbooks/%s.yml" % playbook],
+        self.proc = subprocess.Popen(["ansible-playbook", "-i", inventory(), "playbooks/%s.yml" % playbook],
                                      cwd=ROOT, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      bufsize=1, start_new_session=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
