@@ -131,7 +131,8 @@ def test_haproxy_member_gets_the_same_group_vars(pulled):
     assert cfg, [name for name, _r in res.tasks("haproxy")]
     after = "".join(d.get("after", "") for d in cfg[0].get("diff", []))
     assert "stats socket ipv4@0.0.0.0:9100 level admin" in after, after[-2000:]
-    assert "server backend-api-1 backend-api-1:8080 cookie backend-api-1" in after
+    # group_vars/lab.yml addresses the upstreams by their Incus name, as staging and prod do
+    assert "server backend-api-1 backend-api-1.lxd:8080 cookie backend-api-1" in after, after[-2000:]
     assert host.disk_state(("/etc/haproxy",)) == before
 
 
