@@ -381,8 +381,10 @@ def playbook_pid(pid=None, proc="/proc"):
     """PID of the ``ansible-playbook`` (or ``ansible``) process this worker runs for.
 
     Walks the parents from ``pid`` (default: this process, an Ansible worker) in /proc up to the
-    first process whose command line runs ``ansible-playbook``; without /proc, or when none is
-    found, the worker's parent (the worker is forked from the main Ansible process).
+    first process whose command line runs ``ansible-playbook``, then past its ancestors with the
+    very same command line: a worker is forked from the main process and keeps its argv, so the
+    first match is usually the worker itself (a new PID for every task, gone when the task ends),
+    not the run. Without /proc, or when none is found, the worker's parent.
     """
     pid = os.getpid() if pid is None else pid
     seen = set()
@@ -392,6 +394,10 @@ def playbook_pid(pid=None, proc="/proc"):
             seen.add(current)
             argv = _cmdline(current, proc)
             if any(os.path.basename(a).startswith("ansible-playbook") for a in argv[:3]):
+                parent = proc_parent(current, proc)
+                while parent > 1 and parent not in seen and _cmdline(parent, proc) == argv:
+                    seen.add(parent)
+                    current, parent = parent, proc_parent(parent, proc)
                 return current
             current = proc_parent(current, proc)
     except (OSError, ValueError, IndexError):

@@ -267,8 +267,22 @@ def test_playbook_pid_walks_parents(tmp_path):
     _fake_proc(tmp_path, {50: (1, 7, ["/bin/bash"]), 100: (50, 123, playbook),
                           200: (100, 130, ["/usr/bin/python3", "/venv/bin/ansible-playbook", "site.yml"]),
                           300: (200, 140, ["ssh"])})
-    assert dl.playbook_pid(300, proc=str(tmp_path)) == 200   # the worker (300)'s nearest ansible-playbook
+    # 200 is a worker forked from the run (100): same argv. The run is 100, not the worker, whose PID
+    # changes with every task and is gone when the task ends (a second canary then took the "dead"
+    # run's lock over while the first still ran: tests/lab/test_faults.py caught it).
+    assert dl.playbook_pid(300, proc=str(tmp_path)) == 100
+    assert dl.playbook_pid(200, proc=str(tmp_path)) == 100
     assert dl.proc_start(200, proc=str(tmp_path)) == 130
+
+
+def test_playbook_pid_of_a_run_started_by_another_run(tmp_path):
+    # an ansible-playbook started from a task of another one: the inner run (other argv) is the run
+    outer = ["/usr/bin/python3", "/venv/bin/ansible-playbook", "outer.yml"]
+    inner = ["/usr/bin/python3", "/venv/bin/ansible-playbook", "-i", "lab.yml", "canary.yml"]
+    _fake_proc(tmp_path, {100: (1, 10, outer), 110: (100, 11, outer), 120: (110, 12, ["/bin/sh", "-c", "x"]),
+                          130: (120, 13, inner), 140: (130, 14, inner)})
+    assert dl.playbook_pid(140, proc=str(tmp_path)) == 130
+    assert dl.playbook_pid(110, proc=str(tmp_path)) == 100
 
 
 def test_holder_alive(tmp_path):
