@@ -23,6 +23,7 @@ import urllib.request
 import warnings
 
 import pytest
+import ansible_run
 from ansible_run import free_port, wait_until  # noqa: F401  (wait_until: test_prom_sli_watch imports it from here)
 from loadgen import LoadGen
 
@@ -294,3 +295,44 @@ def make_prometheus(prom_lab):
     yield factory
     for prom in started:
         prom.cleanup()
+
+
+CANARY_PLAYBOOK = """---
+- name: Canary pre-flight, Prometheus part (the haproxy host)
+  hosts: haproxy
+  gather_facts: false
+  tasks:
+    - name: Pre-flight
+      ansible.builtin.include_role:
+        name: veza.infra.canary
+        tasks_from: preflight_prometheus
+
+- name: SLI gate (the canary)
+  hosts: backend_api_instances
+  gather_facts: false
+  tasks:
+    - name: Gate
+      ansible.builtin.include_role:
+        name: veza.infra.canary
+        tasks_from: gate
+"""
+
+
+def canary_role_run(tmp_path, selector, extra_vars=None, **env):
+    """The canary role's Prometheus pre-flight (on host ``lb``) and SLI gate (on ``canary-1``, whose
+    canary_sli_selector is ``selector``), both local, through ansible-playbook with the role's
+    environment knobs ``env``; returns ``(rc, {(task name, host): result}, output)``."""
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(json.dumps({"all": {"children": {
+        "haproxy": {"hosts": {"lb": {"ansible_connection": "local"}}},
+        "backend_api_instances": {"hosts": {"canary-1": {"ansible_connection": "local",
+                                                         "canary_sli_selector": selector}}}}}}))
+    playbook = tmp_path / "canary.yml"
+    playbook.write_text(CANARY_PLAYBOOK)
+    knobs = dict(ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", CANARY_NODE="canary-1",
+                 SLI_REPORT_DIR=str(tmp_path / "reports"))
+    knobs.update(env)
+    done = ansible_run.playbook(playbook, inventory, extra_vars=dict({"canary_prom_scrape_interval": 1}, **(extra_vars or {})),
+                                env=knobs, timeout=180)
+    tasks = {(name, host): res for name, host, res in ansible_run.task_results(done.need_doc())}
+    return done.rc, tasks, done.stdout + done.stderr

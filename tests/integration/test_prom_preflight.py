@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from prometheus_lab import (  # noqa: F401  pylint: disable=unused-import
-    ROOT, Prometheus, WebConfig, p95_query, prom_lab, wait_until)
+    ROOT, Prometheus, WebConfig, canary_role_run, p95_query, prom_lab, wait_until)
 from test_prom_sli_watch import ENV, run
 
 from ansible_collections.veza.infra.plugins.module_utils._prom_client import PromClient
@@ -101,46 +101,8 @@ def test_sli_watch_through_tls_and_basic_auth(secure_prom, prom_lab):
     assert "refused the credentials" in res["msg"] and "no evidence" in res["msg"]
 
 
-PLAYBOOK = """---
-- name: Canary pre-flight, Prometheus part (the haproxy host)
-  hosts: haproxy
-  gather_facts: false
-  tasks:
-    - name: Pre-flight
-      ansible.builtin.include_role:
-        name: veza.infra.canary
-        tasks_from: preflight_prometheus
-
-- name: SLI gate (the canary)
-  hosts: backend_api_instances
-  gather_facts: false
-  tasks:
-    - name: Gate
-      ansible.builtin.include_role:
-        name: veza.infra.canary
-        tasks_from: gate
-"""
-
-
 def _canary(tmp_path, selector, **env):
-    inventory = tmp_path / "inventory.yml"
-    inventory.write_text(json.dumps({"all": {"children": {
-        "haproxy": {"hosts": {"lb": {"ansible_connection": "local"}}},
-        "backend_api_instances": {"hosts": {"canary-1": {"ansible_connection": "local",
-                                                         "canary_sli_selector": selector}}}}}}))
-    playbook = tmp_path / "canary.yml"
-    playbook.write_text(PLAYBOOK)
-    run_env = dict(ENV, CANARY_NODE="canary-1", SLI_WINDOW="2", SLI_MIN_WINDOW="1", SLI_PROBE_INTERVAL="1",
-                   SLI_REPORT_DIR=str(tmp_path / "reports"), **env)
-    proc = subprocess.run(["ansible-playbook", "-i", str(inventory), str(playbook), "-e", "canary_prom_scrape_interval=1"],
-                          cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=180, check=False)
-    doc = json.loads(proc.stdout[proc.stdout.index("{"):])
-    tasks = {}
-    for play in doc["plays"]:
-        for task in play["tasks"]:
-            for host, res in task["hosts"].items():
-                tasks[(task["task"]["name"], host)] = res
-    return proc.returncode, tasks, proc.stdout + proc.stderr
+    return canary_role_run(tmp_path, selector, SLI_WINDOW="2", SLI_MIN_WINDOW="1", SLI_PROBE_INTERVAL="1", **env)
 
 
 def test_canary_role_knobs_against_an_authenticated_tls_prometheus(secure_prom, prom_lab, tmp_path):

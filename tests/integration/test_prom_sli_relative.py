@@ -29,17 +29,10 @@ import pytest
 import yaml
 from loadgen import LoadGen
 
-from prometheus_lab import ROOT, TRAFFIC_MAX_SECONDS, Prometheus, StandIn, p95_query, wait_until
+from ansible_run import ansible_env
+from prometheus_lab import ROOT, TRAFFIC_MAX_SECONDS, Prometheus, StandIn, canary_role_run, p95_query, wait_until
 
-ENV = dict(os.environ,
-           ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-           ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
-           ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-           ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-           ANSIBLE_FORCE_COLOR="0",
-           ANSIBLE_LOCALHOST_WARNING="0",
-           ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-           PYTHONUNBUFFERED="1")
+ENV = ansible_env(ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", PYTHONUNBUFFERED="1")
 LINE = re.compile(r"^prom_sli_watch \[localhost\] .*probe [0-9]+ .*p95_latency=\S+ vs \S+")
 
 
@@ -152,25 +145,6 @@ def test_canary_only_regression_below_the_slo(pair):
     pair.settle((0, 0.05), (0, 0.05))
 
 
-PLAYBOOK = """---
-- name: Canary pre-flight, Prometheus part (the haproxy host)
-  hosts: haproxy
-  gather_facts: false
-  tasks:
-    - name: Pre-flight
-      ansible.builtin.include_role:
-        name: veza.infra.canary
-        tasks_from: preflight_prometheus
-
-- name: SLI gate (the canary)
-  hosts: backend_api_instances
-  gather_facts: false
-  tasks:
-    - name: Gate
-      ansible.builtin.include_role:
-        name: veza.infra.canary
-        tasks_from: gate
-"""
 BASELINE_PREFLIGHT = "veza.infra.canary : Preflight | Prometheus has the SLI series of every peer of the relative gate's baseline"
 KNOBS = "veza.infra.canary : Preflight | Relative gate knobs are valid (SLI_BASELINE and its thresholds)"
 GATE = "veza.infra.canary : Gate | Step 7 - SLI watch on the canary for the window"
@@ -179,27 +153,10 @@ GATE = "veza.infra.canary : Gate | Step 7 - SLI watch on the canary for the wind
 def role_run(lab, tmp_path, peer_port, **env):
     """The canary role's pre-flight and gate tasks; the peer is PEER_NODES=127.0.0.1 and
     canary_backend_port its port, so the role's own default builds the baseline instance."""
-    inventory = tmp_path / "inventory.yml"
-    inventory.write_text(json.dumps({"all": {"children": {
-        "haproxy": {"hosts": {"lb": {"ansible_connection": "local"}}},
-        "backend_api_instances": {"hosts": {"canary-1": {"ansible_connection": "local",
-                                                         "canary_sli_selector": lab.canary_sel}}}}}}))
-    playbook = tmp_path / "canary.yml"
-    playbook.write_text(PLAYBOOK)
-    run_env = dict(ENV, CANARY_NODE="canary-1", PEER_NODES="127.0.0.1", SLI_WINDOW="4", SLI_MIN_WINDOW="1",
-                   SLI_PROBE_INTERVAL="2", SLI_MIN_REQUESTS="5", PROM_URL=lab.prometheus.url,
-                   SLI_REPORT_DIR=str(tmp_path / "reports"))
-    run_env.update(env)
-    proc = subprocess.run(["ansible-playbook", "-i", str(inventory), str(playbook), "-e", "canary_prom_scrape_interval=1",
-                           "-e", "canary_backend_port=%d" % peer_port],
-                          cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=180, check=False)
-    doc = json.loads(proc.stdout[re.search(r"^\{$", proc.stdout, re.M).start():])
-    tasks = {}
-    for play in doc["plays"]:
-        for task in play["tasks"]:
-            for host, res in task["hosts"].items():
-                tasks[(task["task"]["name"], host)] = res
-    return proc.returncode, tasks, proc.stdout + proc.stderr
+    knobs = dict(PEER_NODES="127.0.0.1", SLI_WINDOW="4", SLI_MIN_WINDOW="1", SLI_PROBE_INTERVAL="2",
+                 SLI_MIN_REQUESTS="5", PROM_URL=lab.prometheus.url)
+    knobs.update(env)
+    return canary_role_run(tmp_path, lab.canary_sel, extra_vars={"canary_backend_port": peer_port}, **knobs)
 
 
 def test_role_sli_baseline_peers_checks_the_peers_and_gates_against_them(pair, tmp_path):
