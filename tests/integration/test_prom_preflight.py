@@ -8,12 +8,11 @@ and the canary role's Prometheus pre-flight and gate with the PROM_* knobs, agai
 from __future__ import annotations
 
 import json
-import subprocess
 
+import ansible_run
 import pytest
-
 from prometheus_lab import (  # noqa: F401  pylint: disable=unused-import
-    ROOT, Prometheus, WebConfig, canary_role_run, p95_query, prom_lab, wait_until)
+    Prometheus, WebConfig, canary_role_run, p95_query, prom_lab, wait_until)
 from test_prom_sli_watch import ENV, run
 
 from ansible_collections.veza.infra.plugins.module_utils._prom_client import PromClient
@@ -38,10 +37,8 @@ def secure_prom(prom_lab):
 
 
 def _module(name, args):
-    proc = subprocess.run(["ansible", "localhost", "-m", name, "-a", json.dumps(args)], cwd=ROOT, env=ENV,
-                          capture_output=True, text=True, timeout=120, check=False)
-    doc = json.loads(proc.stdout[proc.stdout.index("{"):])
-    return proc.returncode, doc["plays"][0]["tasks"][0]["hosts"]["localhost"], proc.stdout + proc.stderr
+    done = ansible_run.run(["ansible", "localhost", "-m", name, "-a", json.dumps(args)], env=ENV, timeout=120)
+    return done.rc, done.need_doc()["plays"][0]["tasks"][0]["hosts"]["localhost"], done.stdout + done.stderr
 
 
 def test_the_client_through_tls_and_basic_auth(secure_prom):
