@@ -6,6 +6,10 @@
 # The containers are busybox (busybox-static), not the lab image: the check needs no debootstrap
 # and takes a few seconds. Bridge subnet: VEZA_CHECK_SUBNET (10.214.250.1/24). Everything it creates is deleted, also when it fails.
 set -euo pipefail
+# One check at a time on a machine: two bootstraps started together (parallel worktrees) used the
+# same names, and one's cleanup raced the other's launch, which left veza-check-a running.
+exec 9>/var/tmp/veza-platform-check.lock
+flock -w 120 9 || { echo "platform-check: ERROR: another check holds /var/tmp/veza-platform-check.lock for 120 s" >&2; exit 1; }
 NET=vezachk0
 A=veza-check-a
 B=veza-check-b
@@ -14,7 +18,9 @@ work=$(mktemp -d /var/tmp/veza-platform-check.XXXXXX)
 
 fail() { printf 'platform-check: ERROR: %s\n' "$*" >&2; exit 1; }
 cleanup() {
-  incus delete --force "$A" "$B" >/dev/null 2>&1 || true
+  # one name per call: a call naming a missing instance deletes neither
+  incus delete --force "$A" >/dev/null 2>&1 || true
+  incus delete --force "$B" >/dev/null 2>&1 || true
   incus image delete "$ALIAS" >/dev/null 2>&1 || true
   incus network delete "$NET" >/dev/null 2>&1 || true
   rm -rf "$work"
