@@ -49,7 +49,7 @@ MAX_CLIENTS = 200
 MAX_URIS = 10000
 COOKIE = "SERVERID"
 # Response headers the stand-in may use to say which backend answered (first one present wins).
-BACKEND_HEADERS = ("X-Veza-Backend", "X-Served-By", "X-Backend", "X-Hostname")
+BACKEND_HEADERS = ("X-Veza-Backend", "X-Served-By", "X-Backend", "X-Hostname", "X-Veza-Server")
 
 COOKIE_RE = re.compile(r"(?:^|[;,]\s*)%s=([^;,\s]*)" % COOKIE)
 
