@@ -27,8 +27,8 @@ CANARY, PEER = "stream-server-2", "stream-server-1"
 # 60 URIs of segments and playlists: every one asked about once a second at 60 req/s.
 URIS = ["/stream/track-%d/seg-%d.ts" % (t, s) for t in range(1, 21) for s in (1, 2)] + \
        ["/hls/track-%d/index.m3u8" % t for t in range(1, 21)]
-# A short lab gate: a 12 s window probed every 3 s (the lab's Prometheus scrapes every 2 s).
-KNOBS = {"SLI_WINDOW": "12", "SLI_MIN_WINDOW": "12", "SLI_PROBE_INTERVAL": "3"}
+# A short lab gate: a 9 s window probed every 3 s, 4 probes (the lab's Prometheus scrapes every 2 s).
+KNOBS = {"SLI_WINDOW": "9", "SLI_MIN_WINDOW": "9", "SLI_PROBE_INTERVAL": "3"}
 
 
 def slowstart_s(lab):
