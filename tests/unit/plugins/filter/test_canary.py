@@ -432,9 +432,8 @@ def test_service_check_and_profile_agree(name):
 
 
 def test_canary_node_message_names_the_services_group():
-    got = {c["knob"]: c for c in cf.knob_checks(dict(GOOD, node="backend-api-2", peer_nodes="stream-server-1",
-                                                      host_group="stream_server_instances"),
-                                                 ["lb"], ["stream-server-1", "stream-server-2"])}
+    knobs = dict(GOOD, node="backend-api-2", peer_nodes="stream-server-1", host_group="stream_server_instances")
+    got = {c["knob"]: c for c in cf.knob_checks(knobs, ["lb"], ["stream-server-1", "stream-server-2"])}
     assert not got["CANARY_NODE"]["ok"]
     assert got["CANARY_NODE"]["msg"] == ("CANARY_NODE=backend-api-2 is not in group stream_server_instances "
                                          "(stream-server-1, stream-server-2)")
