@@ -28,7 +28,8 @@ CANARY, PEER = "stream-server-2", "stream-server-1"
 URIS = ["/stream/track-%d/seg-%d.ts" % (t, s) for t in range(1, 21) for s in (1, 2)] + \
        ["/hls/track-%d/index.m3u8" % t for t in range(1, 21)]
 # A short lab gate: a 9 s window probed every 3 s, 4 probes (the lab's Prometheus scrapes every 2 s).
-KNOBS = {"SLI_WINDOW": "9", "SLI_MIN_WINDOW": "9", "SLI_PROBE_INTERVAL": "3"}
+# The stream server ships no schema change: NO_MIGRATIONS=1.
+KNOBS = {"SLI_WINDOW": "9", "SLI_MIN_WINDOW": "9", "SLI_PROBE_INTERVAL": "3", "NO_MIGRATIONS": "1"}
 
 
 def slowstart_s(lab):
