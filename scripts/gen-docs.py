@@ -47,7 +47,17 @@ ANTSIBULL_ARGS = ["collection", "--use-current", "--squash-hierarchy", "--fail-o
 # lookup('ansible.builtin.env', 'SLI_WINDOW', default='3600') (also lookup('env', ...), "...")
 ENV_LOOKUP = re.compile(
     r"""lookup\(\s*['"](?:ansible\.builtin\.)?env['"]\s*,\s*['"](?P<name>[A-Za-z_][A-Za-z0-9_]*)['"]"""
-    r"""(?:\s*,\s*default\s*=\s*(?P<q>['"])(?P<default>.*?)(?P=q))?\s*\)""")
+    r"""(?:\s*,\s*default\s*=\s*(?:(?P<q>['"])(?P<default>.*?)(?P=q)|canary_profile\.(?P<profile_key>\w+)))?\s*\)""")
+
+
+def profile_default(key):
+    """The canary role's default of a knob that reads ``default=canary_profile.<key>``: the value of
+    the backend-api profile (CANARY_SERVICE unset), from the filter's one table."""
+    import importlib.util  # pylint: disable=import-outside-toplevel
+    spec = importlib.util.spec_from_file_location("_veza_canary_filter", os.path.join(ROOT, "plugins", "filter", "canary.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return str(mod.SERVICE_PROFILES["backend-api"][key])
 
 
 def code(text):
@@ -144,15 +154,18 @@ def role_knobs(role, problems):
             match = ENV_LOOKUP.search(raw) if isinstance(raw, str) else None
             if match:
                 env = match.group("name")
+                env_default = match.group("default")
+                if match.group("profile_key"):
+                    env_default = profile_default(match.group("profile_key"))
                 if "default" not in spec:
-                    default = match.group("default")
+                    default = env_default
                 if env not in json.dumps(spec.get("description", "")):
                     problems.append("roles/%s: %s reads %s, which its description in "
                                     "meta/argument_specs.yml does not name" % (role, name, env))
-                if "default" in spec and not _env_default_matches(raw, match.group("default") or "", default):
+                if "default" in spec and not _env_default_matches(raw, env_default or "", default):
                     problems.append("roles/%s: %s: the default of %s in defaults/main.yml (%r) is not "
                                     "the default of meta/argument_specs.yml (%r)"
-                                    % (role, name, env, match.group("default"), default))
+                                    % (role, name, env, env_default, default))
             elif not (isinstance(raw, str) and "{{" in raw):
                 default = raw
             elif "default" not in spec:

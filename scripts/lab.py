@@ -378,8 +378,8 @@ def sha256(path):
 
 
 def baseline_holds(spec, inc, build_file):
-    """Every backend runs the build (also as .previous), every stream server runs it, HAProxy has
-    the backends UP, ready, at full weight: then tests/lab/baseline.yml need not run."""
+    """Every backend and stream server runs the build (also as .previous), HAProxy has them UP,
+    ready, at full weight (api_pool, stream_pool): then tests/lab/baseline.yml need not run."""
     want = sha256(build_file)
     for node in spec.backends:
         out = inc.exec(node, "sh", "-c", "sha256sum /opt/veza/backend-api/veza-api /opt/veza/backend-api/veza-api.previous"
@@ -387,16 +387,17 @@ def baseline_holds(spec, inc, build_file):
         if out.returncode != 0 or [ln.split()[0] for ln in out.stdout.splitlines()] != [want, want]:
             return False
     for node in spec.streams:
-        out = inc.exec(node, "sh", "-c", "sha256sum /opt/veza/stream-server/veza-stream"
+        out = inc.exec(node, "sh", "-c", "sha256sum /opt/veza/stream-server/veza-stream /opt/veza/stream-server/veza-stream.previous"
                        " && systemctl is-active -q veza-stream-server", check=False)
-        if out.returncode != 0 or out.stdout.split()[0] != want:
+        if out.returncode != 0 or [ln.split()[0] for ln in out.stdout.splitlines()] != [want, want]:
             return False
     try:
         rt = runtime(spec)
-        for node in spec.backends:
-            srv = rt.server("api_pool", node)
-            if not (srv["fully_up"] and srv["forced_admin_state"] == "ready" and srv["weight"] == srv["initial_weight"]):
-                return False
+        for pool, nodes in (("api_pool", spec.backends), ("stream_pool", spec.streams)):
+            for node in nodes:
+                srv = rt.server(pool, node)
+                if not (srv["fully_up"] and srv["forced_admin_state"] == "ready" and srv["weight"] == srv["initial_weight"]):
+                    return False
     except Exception:  # pylint: disable=broad-except
         return False
     return True

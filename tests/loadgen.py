@@ -14,6 +14,12 @@ and every latency. Four kinds of clients, mixed by share:
 Bounded: ``duration`` (at most MAX_DURATION s), ``rate`` (at most MAX_RATE req/s in total) and
 ``clients`` (at most MAX_CLIENTS threads) are capped; ``stop()`` ends it early.
 
+URI-hashed load (``uris=[...]``, at most MAX_URIS paths on the url's host): the clients take the
+paths in turn, so every URI is asked about ``rate / len(uris)`` times a second, and the result
+adds ``per_uri``: for each path its requests, failures and the servers that answered it in
+order (``[[t, server], ...]``, one entry each time the server changes), what a consistent hash
+such as HAProxy's ``stream_pool`` is judged by.
+
 Python::
 
     gen = LoadGen("http://127.0.0.1:18080/api/v1/health", rate=100, duration=30)
@@ -40,9 +46,10 @@ import urllib.parse
 MAX_DURATION = 3600.0
 MAX_RATE = 2000.0
 MAX_CLIENTS = 200
+MAX_URIS = 10000
 COOKIE = "SERVERID"
 # Response headers the stand-in may use to say which backend answered (first one present wins).
-BACKEND_HEADERS = ("X-Veza-Backend", "X-Served-By", "X-Backend", "X-Hostname")
+BACKEND_HEADERS = ("X-Veza-Backend", "X-Served-By", "X-Backend", "X-Hostname", "X-Veza-Server")
 
 COOKIE_RE = re.compile(r"(?:^|[;,]\s*)%s=([^;,\s]*)" % COOKIE)
 
@@ -66,6 +73,7 @@ class _Client(threading.Thread):
         self.offset = offset
         self.cookie = None
         self.conn = None
+        self.sent = 0
 
     def kind(self):
         if self.gen.pin_cookie:
@@ -85,10 +93,13 @@ class _Client(threading.Thread):
             headers["Cookie"] = "%s=%s" % (COOKIE, self.cookie)
         t0 = time.monotonic()
         status, error, backend = None, None, None
+        # URI-hashed load: client i asks uris[i], uris[i + clients], ... (every URI in turn)
+        path = g.uris[(self.idx + self.sent * g.clients) % len(g.uris)] if g.uris else g.path
+        self.sent += 1
         try:
             if self.conn is None:
                 self.conn = self._connect()
-            self.conn.request("GET", g.path, headers=headers)
+            self.conn.request("GET", path, headers=headers)
             resp = self.conn.getresponse()
             resp.read()
             status = resp.status
@@ -113,7 +124,7 @@ class _Client(threading.Thread):
             if self.conn is not None:
                 self.conn.close()
                 self.conn = None
-        g._record(self, t0, time.monotonic() - t0, status, error, backend)
+        g._record(self, t0, time.monotonic() - t0, status, error, backend, path)
 
     def run(self):
         g = self.gen
@@ -139,7 +150,7 @@ class LoadGen:
     """Steady, bounded HTTP load with sticky and fresh clients; see the module docstring."""
 
     def __init__(self, url, rate=50.0, duration=30.0, clients=10, sticky_share=0.3,
-                 keepalive_share=0.5, timeout=5.0, ok_statuses=(200,), slow_s=1.0, pin_cookie=None):
+                 keepalive_share=0.5, timeout=5.0, ok_statuses=(200,), slow_s=1.0, pin_cookie=None, uris=None):
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme != "http" or not parsed.hostname:
             raise ValueError("url must be http://HOST:PORT/PATH, got %r" % url)
@@ -155,6 +166,10 @@ class LoadGen:
         if self.rate <= 0 or self.duration <= 0:
             raise ValueError("rate and duration must be positive")
         self.sticky_share = sticky_share
+        # A fixed set of paths on the url's host and port, taken in turn (URI-hashed load).
+        self.uris = [str(u) for u in (uris or [])]
+        if len(self.uris) > MAX_URIS or any(not u.startswith("/") for u in self.uris):
+            raise ValueError("uris must be at most %d paths starting with /" % MAX_URIS)
         # Every client sends SERVERID=<pin_cookie> whatever HAProxy answers (a client pinned to one
         # server, e.g. by a stale cookie); sticky_share is then moot.
         self.pin_cookie = pin_cookie
@@ -172,19 +187,27 @@ class LoadGen:
         self.switches = []       # sticky clients whose cookie changed: t, client, old, new
         self.per_backend = collections.Counter()
         self.per_kind = collections.Counter()
+        self.per_uri = {}        # path: {"sent", "failed", "servers": [[t, server], ...] on change}
         self.sent = 0
 
     # -- recording (called from client threads) --------------------------------------------
-    def _record(self, client, t0, latency, status, error, backend):
+    def _record(self, client, t0, latency, status, error, backend, path=None):
         with self._lock:
             self.sent += 1
             self.latencies.append(latency)
             self.per_kind[client.kind()] += 1
             if backend:
                 self.per_backend[backend] += 1
-            if error is not None or status not in self.ok_statuses:
+            failed = error is not None or status not in self.ok_statuses
+            if failed:
                 self.failures.append({"t": round(t0 - self.t_start, 3), "status": status, "error": error,
-                                      "client": client.kind(), "latency_s": round(latency, 4)})
+                                      "client": client.kind(), "latency_s": round(latency, 4), "path": path})
+            if self.uris:
+                entry = self.per_uri.setdefault(path, {"sent": 0, "failed": 0, "servers": []})
+                entry["sent"] += 1
+                entry["failed"] += int(failed)
+                if backend and not failed and (not entry["servers"] or entry["servers"][-1][1] != backend):
+                    entry["servers"].append([round(t0 - self.t_start, 3), backend])
 
     def _note_switch(self, client, old, new, t0):
         with self._lock:
@@ -234,6 +257,7 @@ class LoadGen:
             switches = list(self.switches)
             per_backend = dict(self.per_backend)
             per_kind = dict(self.per_kind)
+            per_uri = {u: dict(e, servers=[list(x) for x in e["servers"]]) for u, e in self.per_uri.items()}
             sent = self.sent
         end = self.t_stopped or time.monotonic()
         elapsed = max(1e-9, end - self.t_start) if self.t_start else 0.0
@@ -249,6 +273,7 @@ class LoadGen:
             "over_1s": sum(1 for v in lat if v > self.slow_s),
             "per_backend": per_backend, "per_client_kind": per_kind,
             "sticky_switches": switches, "failures": failures,
+            **({"per_uri": per_uri} if self.uris else {}),
         }
 
 

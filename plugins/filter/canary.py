@@ -108,8 +108,9 @@ def knob_checks(knobs, haproxy_hosts, backend_hosts):
     ``knobs``: ``artifact``, ``node``, ``peer_nodes``, ``peer_serial``, ``sli_window``,
     ``sli_min_window``, ``sli_probe_interval``, ``sli_failure_limit``, ``p95_threshold``,
     ``error_rate_threshold`` (the canary_* variables), and optionally ``lb_host``
-    (canary_lb_host: then one more check, that it is the host of group haproxy).
-    ``haproxy_hosts``: group haproxy; ``backend_hosts``: group backend_api_instances."""
+    (canary_lb_host: then one more check, that it is the host of group haproxy), ``host_group``
+    (canary_host_group: the group named by the CANARY_NODE message, default backend_api_instances).
+    ``haproxy_hosts``: group haproxy; ``backend_hosts``: the nodes of that group."""
     k = dict(knobs or {})
     missing = sorted({"artifact", "node", "peer_nodes", "peer_serial", "sli_window", "sli_min_window",
                       "sli_probe_interval", "sli_failure_limit", "p95_threshold", "error_rate_threshold"} - set(k))
@@ -140,7 +141,7 @@ def knob_checks(knobs, haproxy_hosts, backend_hosts):
         _check("ARTIFACT", len(to_text(k["artifact"] or "")) > 0,
                "ARTIFACT (canary_artifact) is not set; pass the path of the new veza-api binary"),
         _check("CANARY_NODE", node in backends,
-               "CANARY_NODE=%s is not in group backend_api_instances (%s)" % (node, known)),
+               "CANARY_NODE=%s is not in group %s (%s)" % (node, to_text(k.get("host_group") or "backend_api_instances"), known)),
         _check("PEER_NODES", not unknown,
                "PEER_NODES names unknown nodes %s (known: %s)" % (", ".join(unknown), known)),
         _check("CANARY_NODE/PEER_NODES", node not in peers,
@@ -288,6 +289,67 @@ def disk_checks(df_results, artifact_size, headroom_mb, install_dir):
     return out
 
 
+# The services the canary playbooks release, selected by CANARY_SERVICE (canary_service_profile).
+# Each profile is the default of the knobs it names (roles/canary/defaults/main.yml reads them
+# as ``canary_profile.<key>``); a knob set by its own environment variable, group_vars or -e
+# still wins. backend-api holds the runbook's defaults.
+SERVICE_PROFILES = {
+    "backend-api": {
+        "host_group": "backend_api_instances",   # canary_host_group: the nodes a release may touch
+        "pool_backend": "api_pool",              # canary_pool_backend (POOL_BACKEND)
+        "node": "backend-api-2",                 # canary_node (CANARY_NODE)
+        "peer_nodes": "backend-api-1",           # canary_peer_nodes (PEER_NODES)
+        "install_dir": "/opt/veza/backend-api",  # canary_install_dir
+        "binary_name": "veza-api",               # canary_binary_name
+        "service": "veza-backend-api",           # canary_service (the systemd unit)
+        "port": 8080,                            # canary_backend_port (node health, SLI instance)
+        "health_path": "/api/v1/health",         # canary_health_path (HEALTH_PATH)
+        "lb_health_path": "",                    # canary_lb_health_path (LB_HEALTH_PATH; "": health_path)
+        "sli_histogram": "veza_gin_http_request_duration_seconds",  # canary_sli_histogram (SLI_HISTOGRAM)
+    },
+    "stream-server": {
+        "host_group": "stream_server_instances",
+        "pool_backend": "stream_pool",
+        "node": "stream-server-2",
+        "peer_nodes": "stream-server-1",
+        "install_dir": "/opt/veza/stream-server",
+        "binary_name": "veza-stream",
+        "service": "veza-stream-server",
+        "port": 8082,
+        "health_path": "/health",
+        # stream_pool only gets the paths of haproxy_stream_path_prefixes: the LB-side check asks
+        # one of them (any URI of the pool hashes onto some stream server, as any API request
+        # lands on some backend)
+        "lb_health_path": "/stream/health",
+        # the lab's stream servers expose the stand-in's histogram; a streamer that names it
+        # otherwise sets SLI_HISTOGRAM
+        "sli_histogram": "veza_gin_http_request_duration_seconds",
+    },
+}
+
+
+def _service_msg(name):
+    return ("CANARY_SERVICE=%s is not a service this playbook releases; choose one of %s "
+            "(canary_service_profile; unset = backend-api)" % (name, ", ".join(sorted(SERVICE_PROFILES))))
+
+
+def service_profile(name):
+    """The knob defaults of service ``name`` (CANARY_SERVICE): a copy of ``SERVICE_PROFILES[name]``.
+
+    An unknown name raises with the choices; the pre-flight checks the name first
+    (``service_check``), so a run refuses with that message before anything is templated from it."""
+    key = to_text(name if name is not None else "").strip()
+    if key not in SERVICE_PROFILES:
+        raise AnsibleFilterError(_service_msg(key))
+    return dict(SERVICE_PROFILES[key])
+
+
+def service_check(name):
+    """``{knob, ok, msg}`` of CANARY_SERVICE: one of the names of ``SERVICE_PROFILES``."""
+    key = to_text(name if name is not None else "").strip()
+    return _check("CANARY_SERVICE", key in SERVICE_PROFILES, _service_msg(key))
+
+
 def retries(timeout, delay):
     """``until`` retries that cover ``timeout`` seconds with ``delay`` seconds between tries."""
     return int(math.ceil(float(timeout) / float(delay)))
@@ -309,4 +371,6 @@ class FilterModule:
             "canary_rollback_check": rollback_check,
             "canary_disk_checks": disk_checks,
             "canary_retries": retries,
+            "canary_service_profile": service_profile,
+            "canary_service_check": service_check,
         }

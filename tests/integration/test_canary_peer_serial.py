@@ -80,14 +80,15 @@ def test_bad_value_is_refused_before_anything_changes(inventory, env, extra_vars
 def serial_playbook(tmp_path):
     """The pre-flight's set_fact and the peer play's serial, taken from the real files."""
     with open(os.path.join(ROOT, "roles", "canary", "tasks", "preflight.yml"), encoding="utf-8") as fh:
-        resolve = yaml.safe_load(fh)[0]
+        resolve = [t for t in yaml.safe_load(fh) if t.get("name") == "Preflight | Resolve the nodes of this release"][0]
     with open(os.path.join(ROOT, "playbooks", "canary.yml"), encoding="utf-8") as fh:
         peer_play = [p for p in yaml.safe_load(fh) if p.get("hosts") == "peer_targets"][0]
     assert "canary_peer_batches" in resolve["ansible.builtin.set_fact"], "pre-flight no longer sets the batches"
     book = [
         {"name": "pre-flight", "hosts": "haproxy", "gather_facts": False,
          "vars": {"canary_peer_serial": "{{ lookup('ansible.builtin.env', 'PEER_SERIAL', default='1') }}",
-                  "canary_node": "canary", "canary_peer_nodes": ",".join(PEERS)},
+                  "canary_node": "canary", "canary_peer_nodes": ",".join(PEERS),
+                  "canary_host_group": "backend_api_instances"},
          "tasks": [resolve]},
         {"name": "peers", "hosts": ":".join(PEERS), "gather_facts": False, "serial": peer_play["serial"],
          "tasks": [{"name": "batch", "ansible.builtin.debug": {"var": "ansible_play_batch"}, "run_once": True}]},

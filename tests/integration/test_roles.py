@@ -151,3 +151,26 @@ def test_invalid_config_is_refused_by_validate(tmp_path):
     msgs = [r[2].get("msg", "") for r in task_results(out) if r[2].get("failed")]
     assert msgs and "failed to validate" in msgs[0]
     assert not dest.exists()
+
+
+STREAM_INVENTORY = LAB_INVENTORY + """    stream_server_instances:
+      hosts:
+        stream-server-1: {haproxy_upstream_address: 127.0.0.21}
+        stream-server-2: {haproxy_upstream_address: 127.0.0.22}
+"""
+
+
+@pytest.mark.parametrize("extra, suffix", [
+    ({}, ""),                                                   # default: the pool's slowstart (kept, issue 19)
+    ({"haproxy_slowstart": 5000}, ""),                          # follows haproxy_slowstart
+    ({"haproxy_stream_slowstart": 0}, " slowstart 0s"),         # off on stream_pool only
+    ({"haproxy_stream_slowstart": 2500}, " slowstart 2500ms"),
+])
+def test_stream_pool_slowstart(tmp_path, extra, suffix):
+    cfg = render(tmp_path, extra, inventory=STREAM_INVENTORY)
+    stream = cfg[cfg.index("backend stream_pool"):]
+    assert "    server stream-server-1 127.0.0.21:8082%s\n" % suffix in stream
+    assert "    server stream-server-2 127.0.0.22:8082%s\n" % suffix in stream
+    # api_pool keeps the defaults section's slowstart whatever stream_pool does
+    assert "slowstart %s on-marked-down" % ("5s" if extra.get("haproxy_slowstart") else "30s") in cfg
+    assert "slowstart" not in cfg[cfg.index("backend api_pool"):cfg.index("backend stream_pool")]

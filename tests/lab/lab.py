@@ -21,6 +21,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,6 +36,8 @@ VENV = os.environ.get("VEZA_VENV", "/opt/veza-infra/venv")
 CONTAINERS = ("haproxy", "backend-api-1", "backend-api-2", "stream-server-1", "stream-server-2", "prometheus")
 BACKENDS = ("backend-api-1", "backend-api-2")
 POOL = "api_pool"
+# An instance name of the default lab (scripts/lab.py; a fleet may hold backend-api-3, ...).
+DEFAULT_NAME = re.compile(r"^(haproxy|prometheus|backend-api-[0-9]+|stream-server-[0-9]+)$")
 
 
 def env():
@@ -140,8 +143,11 @@ class Lab:
 
     def node(self, name):
         """Instance / inventory host name of a default-lab name on this lab ("backend-api-2" ->
-        "authlab-backend-api-2" on the lab authlab); a name already prefixed is kept."""
-        return name if not self.prefix or name.startswith(self.prefix) else self.prefix + name
+        "authlab-backend-api-2" on the lab authlab); a name already prefixed is kept (the prefix
+        followed by a default-lab name: on the lab "stream", "stream-server-1" is not one)."""
+        if not self.prefix or (name.startswith(self.prefix) and DEFAULT_NAME.match(name[len(self.prefix):])):
+            return name
+        return self.prefix + name
 
     # -- lifecycle ------------------------------------------------------------------------------
     def _lab_sh(self, action, timeout):
@@ -300,10 +306,11 @@ class LiveRun:
     Each line is kept with the wall-clock time it arrived, so a test can inject a fault right when a
     marker appears (``wait_for``), or freeze the run at that point (``pause``/``resume``: SIGSTOP /
     SIGCONT to its process group) while it injects. Knobs as for run_playbook. Use as a context
-    manager: the run is killed if still alive when the block ends.
+    manager: the run is killed if still alive when the block ends. extra_args: more command-line
+    arguments, as for run_playbook.
     """
 
-    def __init__(self, playbook, reports, **knobs):
+    def __init__(self, playbook, reports, extra_args=(), **knobs):
         e = env()
         e.update({"PYTHONUNBUFFERED": "1", "ANSIBLE_NOCOLOR": "1", "SLI_REPORT_DIR": reports,
                   "SLI_WINDOW": "30", "SLI_PROBE_INTERVAL": "5", "MIGRATIONS_PATHS": MIGRATIONS})
@@ -311,7 +318,7 @@ class LiveRun:
         self.t0 = time.time()
         self.lines = []  # (time.time() when read, line without newline)
         self._cond = threading.Condition()
-        self.proc = subprocess.Popen(["ansible-playbook", "-i", inventory(), "playbooks/%s.yml" % playbook],
+        self.proc = subprocess.Popen(["ansible-playbook", "-i", inventory(), "playbooks/%s.yml" % playbook] + list(extra_args),
                                      cwd=ROOT, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      bufsize=1, start_new_session=True)
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -32,29 +32,31 @@ def settle(lab, server):
 
 def owners(lab, rounds=2):
     """{uri: server} through HAProxy; each URI asked `rounds` times must get the same server."""
+    streams = [lab.node(s) for s in STREAMS]
     out = {}
     for unused_round in range(rounds):
         for uri in URIS:
             resp = lab.http_get(uri)
             assert resp.status == 200, (uri, resp.status)
             server = resp.headers.get("X-Veza-Server")
-            assert server in STREAMS, (uri, server)
+            assert server in streams, (uri, server)
             assert out.setdefault(uri, server) == server, "%s moved from %s to %s" % (uri, out[uri], server)
     return out
 
 
 def test_stream_uris_are_hashed_to_stream_servers_and_only_a_dead_servers_uris_move(lab):
-    for server in STREAMS:
+    streams = [lab.node(s) for s in STREAMS]  # the instance names on a named lab
+    for server in streams:
         settle(lab, server)
     api = lab.http_get("/api/v1/health")
-    assert api.status == 200 and api.headers.get("X-Veza-Server", "").startswith("backend-api-")
+    assert api.status == 200 and api.headers.get("X-Veza-Server", "").startswith(lab.node("backend-api-"))
 
     before = owners(lab)
-    counts = {s: list(before.values()).count(s) for s in STREAMS}
+    counts = {s: list(before.values()).count(s) for s in streams}
     print("\nstream_pool: %d URIs -> %s" % (len(URIS), counts))
     assert all(counts.values()), "one stream server got no URI at all: %s" % counts
 
-    victim, survivor = STREAMS
+    victim, survivor = streams
     lab.exec(victim, "systemctl", "stop", "veza-stream-server")
     try:
         down_after = lab.wait_status(victim, "DOWN", timeout=60, backend=STREAM)

@@ -26,9 +26,12 @@ helpers = _load("veza_lab_helpers", ("tests", "lab", "lab.py"))
 
 NAMED = {"VEZA_LAB_NAME": "authlab", "VEZA_LAB_HTTP_PORT": "28080", "VEZA_LAB_ADMIN_PORT": "29100",
          "VEZA_LAB_PROM_PORT": "29090"}
+# A lab whose name is the start of an instance name ("stream-server-1" is not yet prefixed there).
+STREAM = {"VEZA_LAB_NAME": "stream", "VEZA_LAB_HTTP_PORT": "58080", "VEZA_LAB_ADMIN_PORT": "59100",
+          "VEZA_LAB_PROM_PORT": "59090"}
 
 
-@pytest.mark.parametrize("environ", [{}, NAMED], ids=["default", "named"])
+@pytest.mark.parametrize("environ", [{}, NAMED, STREAM], ids=["default", "named", "named-stream"])
 def test_the_helpers_follow_the_lab_declaration(monkeypatch, environ):
     for var in ("VEZA_LAB_NAME", "VEZA_LAB_HTTP_PORT", "VEZA_LAB_ADMIN_PORT", "VEZA_LAB_PROM_PORT"):
         monkeypatch.delenv(var, raising=False)

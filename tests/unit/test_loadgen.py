@@ -19,12 +19,14 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     calls = 0
     cookies = []
+    paths = []
     lock = threading.Lock()
 
     def do_GET(self):  # pylint: disable=invalid-name
         with _Handler.lock:
             _Handler.calls += 1
             _Handler.cookies.append(self.headers.get("Cookie"))
+            _Handler.paths.append(self.path)
             n = _Handler.calls
         status = 500 if self.path == "/fail" else 200
         backend = "s2" if n > 40 else "s1"   # the "server" changes after 40 requests
@@ -44,6 +46,7 @@ class _Handler(BaseHTTPRequestHandler):
 def server():
     _Handler.calls = 0
     _Handler.cookies = []
+    _Handler.paths = []
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
@@ -96,3 +99,35 @@ def test_bounds_and_bad_input():
         LoadGen("https://example.invalid/")
     with pytest.raises(ValueError, match="sticky_share"):
         LoadGen("http://127.0.0.1:1/", sticky_share=2)
+
+
+def test_uri_hashed_load_asks_every_uri_in_turn_and_tracks_its_server(server):
+    uris = ["/stream/track-%d/seg-1.ts" % i for i in range(1, 6)]
+    res = LoadGen(server + "/ignored", rate=100, duration=1.5, clients=4, uris=uris).run()
+    assert res["failed"] == 0 and res["sent"] >= 100
+    assert set(_Handler.paths) == set(uris) and "/ignored" not in _Handler.paths
+    per_uri = res["per_uri"]
+    assert set(per_uri) == set(uris)
+    assert sum(e["sent"] for e in per_uri.values()) == res["sent"]
+    # taken in turn: every URI is asked as often as the others, give or take one per client
+    counts = sorted(e["sent"] for e in per_uri.values())
+    assert counts[-1] - counts[0] <= 4, counts
+    # the "server" changes from s1 to s2 after 40 requests: one change per URI, in time order
+    for uri, entry in per_uri.items():
+        assert [srv for _t, srv in entry["servers"]] == ["s1", "s2"], (uri, entry)
+        assert entry["servers"][0][0] <= entry["servers"][1][0]
+
+
+def test_uri_failures_are_counted_per_uri(server):
+    res = LoadGen(server + "/", rate=40, duration=0.5, clients=2, uris=["/fail", "/ok"]).run()
+    assert res["per_uri"]["/fail"]["failed"] == res["per_uri"]["/fail"]["sent"] > 0
+    assert res["per_uri"]["/ok"]["failed"] == 0
+    assert {f["path"] for f in res["failures"]} == {"/fail"}
+
+
+def test_uris_are_bounded_paths():
+    with pytest.raises(ValueError, match="uris"):
+        LoadGen("http://127.0.0.1:1/", uris=["stream/x"])
+    with pytest.raises(ValueError, match="uris"):
+        LoadGen("http://127.0.0.1:1/", uris=["/x"] * 10001)
+    assert "per_uri" not in LoadGen("http://127.0.0.1:9/", rate=20, duration=0.2, clients=1, timeout=1).run()

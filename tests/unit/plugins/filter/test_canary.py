@@ -379,3 +379,68 @@ def test_baseline_checks_never_raise_on_any_value(values):
     got = cf.baseline_checks(dict(BASELINE, **values), ["backend-api-1:8080"])
     assert [c["knob"] for c in got][:1] == ["SLI_BASELINE"]
     assert all(isinstance(c["ok"], bool) and c["msg"] for c in got)
+
+
+# --- CANARY_SERVICE: the service profiles (issue 19) -------------------------------------------
+# The runbook's defaults (docs/runbooks/CANARY.md), which CANARY_SERVICE unset must keep.
+RUNBOOK_BACKEND_API = {"host_group": "backend_api_instances", "pool_backend": "api_pool", "node": "backend-api-2",
+                       "peer_nodes": "backend-api-1", "install_dir": "/opt/veza/backend-api", "binary_name": "veza-api",
+                       "service": "veza-backend-api", "port": 8080, "health_path": "/api/v1/health",
+                       "lb_health_path": "", "sli_histogram": "veza_gin_http_request_duration_seconds"}
+
+
+def test_backend_api_profile_is_the_runbooks_defaults():
+    assert cf.service_profile("backend-api") == RUNBOOK_BACKEND_API
+
+
+def test_stream_server_profile_selects_the_stream_pool_and_group():
+    prof = cf.service_profile(" stream-server ")
+    assert prof["pool_backend"] == "stream_pool" and prof["host_group"] == "stream_server_instances"
+    assert (prof["service"], prof["binary_name"], prof["port"], prof["health_path"]) == \
+        ("veza-stream-server", "veza-stream", 8082, "/health")
+    # the LB-side check asks a path HAProxy routes to stream_pool (roles/haproxy: haproxy_stream_path_prefixes)
+    assert prof["lb_health_path"].startswith(("/stream/", "/hls/"))
+    assert prof["node"] != prof["peer_nodes"] and {prof["node"], prof["peer_nodes"]} <= {"stream-server-1", "stream-server-2"}
+
+
+def test_every_profile_has_the_same_keys_and_types():
+    keys = {k: type(v) for k, v in RUNBOOK_BACKEND_API.items()}
+    for name in cf.SERVICE_PROFILES:
+        assert {k: type(v) for k, v in cf.service_profile(name).items()} == keys, name
+
+
+def test_profile_is_a_copy():
+    cf.service_profile("backend-api")["pool_backend"] = "mutated"
+    assert cf.service_profile("backend-api")["pool_backend"] == "api_pool"
+
+
+@pytest.mark.parametrize("name", ["", None, "streamer", "backend_api", "Stream-Server"])
+def test_unknown_service_is_refused_naming_the_knob_and_the_choices(name):
+    check = cf.service_check(name)
+    assert check["knob"] == "CANARY_SERVICE" and not check["ok"]
+    assert "CANARY_SERVICE=%s " % (name or "") in check["msg"] and "backend-api, stream-server" in check["msg"]
+    with pytest.raises(AnsibleFilterError, match="choose one of backend-api, stream-server"):
+        cf.service_profile(name)
+
+
+@given(name=st.text(max_size=20))
+def test_service_check_and_profile_agree(name):
+    ok = cf.service_check(name)["ok"]
+    assert ok == (name.strip() in cf.SERVICE_PROFILES)
+    if ok:
+        assert cf.service_profile(name) == cf.SERVICE_PROFILES[name.strip()]
+
+
+def test_canary_node_message_names_the_services_group():
+    knobs = dict(GOOD, node="backend-api-2", peer_nodes="stream-server-1", host_group="stream_server_instances")
+    got = {c["knob"]: c for c in cf.knob_checks(knobs, ["lb"], ["stream-server-1", "stream-server-2"])}
+    assert not got["CANARY_NODE"]["ok"]
+    assert got["CANARY_NODE"]["msg"] == ("CANARY_NODE=backend-api-2 is not in group stream_server_instances "
+                                         "(stream-server-1, stream-server-2)")
+    assert got["PEER_NODES"]["ok"]
+
+
+def test_service_filters_are_registered():
+    filters = cf.FilterModule().filters()
+    assert filters["canary_service_profile"] is cf.service_profile
+    assert filters["canary_service_check"] is cf.service_check
