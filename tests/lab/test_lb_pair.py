@@ -139,7 +139,7 @@ def test_an_lb_stopped_mid_roll_stops_the_run_and_leaves_nothing_drained(pair, b
         try:
             pair.exec("haproxy-2", "systemctl", "start", "haproxy")
             rt = None
-            for _ in range(50):
+            for _attempt in range(50):
                 try:
                     rt = pair.runtime(1)
                     for n in nodes:

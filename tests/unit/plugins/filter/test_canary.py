@@ -413,8 +413,8 @@ def test_lb_preflight_names_the_lb_that_does_not_answer_or_know_a_node():
                _res("lb3", "n1"), _res("lb3", "n2", failed=True,
                                        msg="api_pool/n2: no server named 'n2' in backend api_pool; servers that exist: n1"),
                _res("lb4", "n1", unreachable=True, msg="Failed to connect")]
-    got = {c["lb"]: c for c in cf.lb_preflight_checks(results, "lb1,lb2,lb3,lb4,lb5", "/run/haproxy/admin.sock",
-                                                       "api_pool")}
+    checked = cf.lb_preflight_checks(results, "lb1,lb2,lb3,lb4,lb5", "/run/haproxy/admin.sock", "api_pool")
+    got = {c["lb"]: c for c in checked}
     assert got["lb1"]["ok"]
     assert not any(got[lb]["ok"] for lb in ("lb2", "lb3", "lb4", "lb5"))
     assert "admin socket /run/haproxy/admin.sock does not answer" in got["lb2"]["msg"]
