@@ -316,15 +316,17 @@ class LiveRun:
     manager: the run is killed if still alive when the block ends.
     """
 
-    def __init__(self, playbook, reports, **knobs):
+    def __init__(self, playbook, reports, extra_args=(), **knobs):
         e = env()
         e.update({"PYTHONUNBUFFERED": "1", "ANSIBLE_NOCOLOR": "1", "SLI_REPORT_DIR": reports,
                   "SLI_WINDOW": "30", "SLI_PROBE_INTERVAL": "5", "MIGRATIONS_PATHS": MIGRATIONS})
         e.update({k: str(v) for k, v in knobs.items()})
         self.t0 = time.time()
+        self.playbook = "playbooks/%s.yml" % playbook
         self.lines = []  # (time.time() when read, line without newline)
         self._cond = threading.Condition()
-        self.proc = subprocess.Popen(["ansible-playbook", "-i", inventory(), "playbooks/%s.yml" % playbook],
+        self.proc = subprocess.Popen(["ansible-playbook", "-i", inventory(), "playbooks/%s.yml" % playbook]
+                                     + list(extra_args),
                                      cwd=ROOT, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      bufsize=1, start_new_session=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -373,7 +375,7 @@ class LiveRun:
         """Wait for the end; returns (rc, output)."""
         self.proc.wait(timeout=timeout)
         self._reader.join(10)
-        print("\n%s: rc %d in %.1f s" % (" ".join(self.proc.args[-1:]), self.proc.returncode, time.time() - self.t0))
+        print("\n%s: rc %d in %.1f s" % (self.playbook, self.proc.returncode, time.time() - self.t0))
         for _t, line in self.lines:
             if line and ("prom_sli_watch [" in line or "FAILED" in line or line.startswith(("fatal", "[ERROR]"))):
                 print("  | " + line)
