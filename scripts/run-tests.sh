@@ -5,7 +5,8 @@
 # with the checkout's venv), collection (build, offline install, use from outside the checkout,
 # EE context: scripts/collection-roundtrip.sh), integration (pytest tests/integration: real
 # haproxy/prometheus/pglast on loopback), molecule (every roles/*/molecule/* scenario on podman +
-# systemd), lab (pytest tests/lab: one lab bring-up, the failover bar; docs/lab.md).
+# systemd), lab (pytest tests/lab: one lab bring-up, the failover bar; then tests/lab/test_lb_pair.py
+# on a second lab with two HAProxies, veza-lbpair; docs/lab.md).
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here" || exit 1
@@ -83,7 +84,14 @@ stage_integration() {
   fi
 }
 stage_lab() {
-  python -m pytest -q -s -p no:cacheprovider tests/lab
+  local rc=0
+  python -m pytest -q -s -p no:cacheprovider tests/lab || rc=1
+  # The LB pair (issue 19): tests/lab/test_lb_pair.py, skipped above on the one-LB default lab, on a
+  # lab of its own with two HAProxies and no stream server (brought up and down by the session).
+  VEZA_LAB_NAME=veza-lbpair VEZA_LAB_LBS=2 VEZA_LAB_STREAM_SERVERS=0 VEZA_LAB_HTTP_PORT=18180 \
+    VEZA_LAB_ADMIN_PORT=19200 VEZA_LAB_PROM_PORT=19190 VEZA_KEEP_LAB=0 \
+    python -m pytest -q -s -p no:cacheprovider tests/lab/test_lb_pair.py || rc=1
+  return $rc
 }
 stage_molecule() {
   # Each roles/<role>/molecule/<scenario> on podman with real systemd, on the lab image: built

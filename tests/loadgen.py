@@ -26,9 +26,14 @@ Python::
     gen.start(); ...; res = gen.stop()     # or gen.run() to block for `duration`
     res["failed"], res["max_s"], res["per_backend"]
 
+Several targets (a pair of load balancers without a virtual IP): ``LoadGen([url1, url2], ...)``;
+client ``i`` sends to ``urls[i % len(urls)]`` (its own connection and cookie), and
+``res["per_target"]`` counts sent and failed requests per URL.
+
 CLI::
 
     python tests/loadgen.py --url http://127.0.0.1:18080/api/v1/health --rate 100 --duration 10
+    python tests/loadgen.py --url http://127.0.0.1:48080/ --url http://127.0.0.1:48081/   # two LBs
 """
 from __future__ import annotations
 
@@ -74,6 +79,7 @@ class _Client(threading.Thread):
         self.cookie = None
         self.conn = None
         self.sent = 0
+        self.target = gen.targets[idx % len(gen.targets)]   # (url, host, port, path)
 
     def kind(self):
         if self.gen.pin_cookie:
@@ -82,7 +88,7 @@ class _Client(threading.Thread):
 
     def _connect(self):
         g = self.gen
-        return http.client.HTTPConnection(g.host, g.port, timeout=g.timeout)
+        return http.client.HTTPConnection(self.target[1], self.target[2], timeout=g.timeout)
 
     def _one(self):
         g = self.gen
@@ -94,7 +100,7 @@ class _Client(threading.Thread):
         t0 = time.monotonic()
         status, error, backend = None, None, None
         # URI-hashed load: client i asks uris[i], uris[i + clients], ... (every URI in turn)
-        path = g.uris[(self.idx + self.sent * g.clients) % len(g.uris)] if g.uris else g.path
+        path = g.uris[(self.idx + self.sent * g.clients) % len(g.uris)] if g.uris else self.target[3]
         self.sent += 1
         try:
             if self.conn is None:
@@ -151,13 +157,18 @@ class LoadGen:
 
     def __init__(self, url, rate=50.0, duration=30.0, clients=10, sticky_share=0.3,
                  keepalive_share=0.5, timeout=5.0, ok_statuses=(200,), slow_s=1.0, pin_cookie=None, uris=None):
-        parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme != "http" or not parsed.hostname:
-            raise ValueError("url must be http://HOST:PORT/PATH, got %r" % url)
-        self.url = url
-        self.host = parsed.hostname
-        self.port = parsed.port or 80
-        self.path = (parsed.path or "/") + ("?" + parsed.query if parsed.query else "")
+        urls = [url] if isinstance(url, str) else list(url)
+        if not urls:
+            raise ValueError("url must be http://HOST:PORT/PATH or a list of them, got an empty list")
+        self.targets = []
+        for one in urls:
+            parsed = urllib.parse.urlsplit(one)
+            if parsed.scheme != "http" or not parsed.hostname:
+                raise ValueError("url must be http://HOST:PORT/PATH, got %r" % one)
+            self.targets.append((one, parsed.hostname, parsed.port or 80,
+                                 (parsed.path or "/") + ("?" + parsed.query if parsed.query else "")))
+        self.url = url if isinstance(url, str) else urls[0] if len(urls) == 1 else urls
+        _url, self.host, self.port, self.path = self.targets[0]
         self.rate = min(float(rate), MAX_RATE)
         self.duration = min(float(duration), MAX_DURATION)
         self.clients = max(1, min(int(clients), MAX_CLIENTS))
@@ -188,6 +199,7 @@ class LoadGen:
         self.per_backend = collections.Counter()
         self.per_kind = collections.Counter()
         self.per_uri = {}        # path: {"sent", "failed", "servers": [[t, server], ...] on change}
+        self.per_target = {t[0]: {"sent": 0, "failed": 0} for t in self.targets}
         self.sent = 0
 
     # -- recording (called from client threads) --------------------------------------------
@@ -196,12 +208,15 @@ class LoadGen:
             self.sent += 1
             self.latencies.append(latency)
             self.per_kind[client.kind()] += 1
+            self.per_target[client.target[0]]["sent"] += 1
             if backend:
                 self.per_backend[backend] += 1
             failed = error is not None or status not in self.ok_statuses
             if failed:
+                self.per_target[client.target[0]]["failed"] += 1
                 self.failures.append({"t": round(t0 - self.t_start, 3), "status": status, "error": error,
-                                      "client": client.kind(), "latency_s": round(latency, 4), "path": path})
+                                      "client": client.kind(), "latency_s": round(latency, 4), "path": path,
+                                      "target": client.target[0]})
             if self.uris:
                 entry = self.per_uri.setdefault(path, {"sent": 0, "failed": 0, "servers": []})
                 entry["sent"] += 1
@@ -258,6 +273,7 @@ class LoadGen:
             per_backend = dict(self.per_backend)
             per_kind = dict(self.per_kind)
             per_uri = {u: dict(e, servers=[list(x) for x in e["servers"]]) for u, e in self.per_uri.items()}
+            per_target = {u: dict(c) for u, c in self.per_target.items()}
             sent = self.sent
         end = self.t_stopped or time.monotonic()
         elapsed = max(1e-9, end - self.t_start) if self.t_start else 0.0
@@ -271,7 +287,7 @@ class LoadGen:
             "p50_s": r(percentile(lat, 50)), "p99_s": r(percentile(lat, 99)),
             "p999_s": r(percentile(lat, 99.9)), "max_s": r(lat[-1] if lat else None),
             "over_1s": sum(1 for v in lat if v > self.slow_s),
-            "per_backend": per_backend, "per_client_kind": per_kind,
+            "per_backend": per_backend, "per_client_kind": per_kind, "per_target": per_target,
             "sticky_switches": switches, "failures": failures,
             **({"per_uri": per_uri} if self.uris else {}),
         }
@@ -293,7 +309,8 @@ def summary(res):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    p.add_argument("--url", default="http://127.0.0.1:18080/api/v1/health")
+    p.add_argument("--url", action="append", help="target URL; repeat it to spread the clients over several "
+                   "(default http://127.0.0.1:18080/api/v1/health)")
     p.add_argument("--rate", type=float, default=50.0, help="total requests per second (max %d)" % MAX_RATE)
     p.add_argument("--duration", type=float, default=10.0, help="seconds (max %d)" % MAX_DURATION)
     p.add_argument("--clients", type=int, default=10)
@@ -303,7 +320,7 @@ def main(argv=None):
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     a = p.parse_args(argv)
     try:
-        gen = LoadGen(a.url, rate=a.rate, duration=a.duration, clients=a.clients, sticky_share=a.sticky_share,
+        gen = LoadGen(a.url or "http://127.0.0.1:18080/api/v1/health", rate=a.rate, duration=a.duration, clients=a.clients, sticky_share=a.sticky_share,
                       keepalive_share=a.keepalive_share, timeout=a.timeout)
     except ValueError as exc:
         p.error(str(exc))

@@ -28,6 +28,8 @@ MIB = 1048576
 BATCH_RE = re.compile(r"^([1-9][0-9]*|([1-9][0-9]?|100)%)$")
 _SPLIT_NODES = re.compile(r"[,\s]+")
 _BATCH_NOISE = re.compile(r"[][\"'\s]")
+# haproxy_server_state's message for a backend or server HAProxy does not have (HAProxyNotFound).
+_NOT_KNOWN = re.compile(r"no (server|backend) named ")
 
 
 def node_list(value):
@@ -130,14 +132,32 @@ def knob_checks(knobs, haproxy_hosts, backend_hosts):
     numbers = window is not None and interval is not None
     probes = window_probes(window, interval) if numbers else None
     serial = k["peer_serial"]
+    group = [to_text(h) for h in haproxy_hosts or []]
+    group_check = _check("haproxy group", len(group) == 1,
+                         "exactly one host in group haproxy is supported (the runbook assumes a single LB)")
     lb_check = []
+    if "lb_set" in k:
+        # LB_SET given: any number of LBs in group haproxy, each named once, every one of them in the group.
+        lbs = node_list(k["lb_set"])
+        outside = [h for h in lbs if h not in group]
+        twice = sorted({h for h in lbs if lbs.count(h) > 1})
+        group_check = _check("haproxy group", len(group) > 0,
+                             "group haproxy is empty: the inventory must list the load balancers (the LB set, "
+                             "LB_SET, defaults to every host of that group)")
+        lb_check.append(_check("LB_SET", lbs and not outside and not twice,
+                               "LB_SET (canary_lb_set) is empty: leave it unset (every host of group haproxy: %s) "
+                               "or name the LBs, comma separated" % ", ".join(group) if not lbs else
+                               "LB_SET (canary_lb_set) names %s, not in group haproxy (%s); name only hosts of "
+                               "that group, or leave LB_SET unset for all of them" % (", ".join(outside), ", ".join(group))
+                               if outside else
+                               "LB_SET (canary_lb_set) names %s more than once" % ", ".join(twice) if twice else
+                               "LB_SET: %s" % ", ".join(lbs)))
     if "lb_host" in k:
         lb_check = [_check("canary_lb_host", to_text(k["lb_host"]) in [to_text(h) for h in haproxy_hosts or []],
                            "canary_lb_host=%s is not the host of group haproxy (%s); leave it unset or name that host"
                            % (k["lb_host"], ", ".join(to_text(h) for h in haproxy_hosts or [])))]
     return [
-        _check("haproxy group", len(haproxy_hosts or []) == 1,
-               "exactly one host in group haproxy is supported (the runbook assumes a single LB)"),
+        group_check,
         _check("ARTIFACT", len(to_text(k["artifact"] or "")) > 0,
                "ARTIFACT (canary_artifact) is not set; pass the path of the new veza-api binary"),
         _check("CANARY_NODE", node in backends,
@@ -348,6 +368,59 @@ def service_check(name):
     """``{knob, ok, msg}`` of CANARY_SERVICE: one of the names of ``SERVICE_PROFILES``."""
     key = to_text(name if name is not None else "").strip()
     return _check("CANARY_SERVICE", key in SERVICE_PROFILES, _service_msg(key))
+def _result_msg(res):
+    """The message of one looped task result (a module failure, an unreachable host)."""
+    return _truncate(" ".join(to_text(res.get("msg") or res.get("stderr") or "failed").split()), 300)
+
+
+def lb_preflight_checks(results, lb_set, socket="", backend=""):
+    """One ``{lb, ok, msg}`` per LB of ``lb_set`` from the pre-flight's looped check-mode
+    ``haproxy_server_state`` results (``loop: lb_set | product(nodes)``, ``delegate_to: item.0``,
+    ``ignore_errors: true``, ``ignore_unreachable: true``): the LB's admin socket answered and the
+    LB knows every node of the release in ``backend``."""
+    by_lb = {}
+    for res in results or []:
+        item = res.get("item") or ["?", "?"]
+        by_lb.setdefault(to_text(item[0]), []).append((to_text(item[1]), res))
+    out = []
+    for lb in node_list(lb_set):
+        bad = []
+        for node, res in by_lb.get(lb, []):
+            if res.get("unreachable") or res.get("failed"):
+                bad.append((node, res))
+        if lb not in by_lb:
+            out.append({"lb": lb, "ok": False, "msg": "LB_SET: %s was not checked (no result)" % lb})
+            continue
+        if not bad:
+            out.append({"lb": lb, "ok": True, "msg": "%s knows %s in %s" % (lb, ", ".join(n for n, _r in by_lb[lb]), backend)})
+            continue
+        node, res = bad[0]
+        if res.get("unreachable"):
+            why = "cannot be reached (%s); is the host up?" % _result_msg(res)
+        elif _NOT_KNOWN.search(to_text(res.get("msg", ""))):
+            why = ("does not know %s (%s): its HAProxy configuration is not the others' (converge it with "
+                   "playbooks/haproxy.yml)" % (", ".join(n for n, _r in bad), _result_msg(res)))
+        else:
+            why = ("its admin socket %s does not answer (%s); start HAProxy there (systemctl start haproxy)"
+                   % (socket, _result_msg(res)))
+        out.append({"lb": lb, "ok": False,
+                    "msg": "LB %s of the LB set %s %s. Fix it, or leave it out with LB_SET=<the other LBs> "
+                           "(only if it takes no traffic)" % (lb, "LB_SET=" + ",".join(node_list(lb_set)), why)})
+    return out
+
+
+def lb_results(results):
+    """``{failed: [{lb, msg}], answered: [lb]}`` of a task looped over the LB set (``loop: lb_set``,
+    ``delegate_to: item``, ``ignore_errors: true``, ``ignore_unreachable: true``); skipped items
+    count as answered."""
+    failed, answered = [], []
+    for res in results or []:
+        lb = to_text(res.get("item", "?"))
+        if res.get("unreachable") or res.get("failed"):
+            failed.append({"lb": lb, "msg": _result_msg(res)})
+        else:
+            answered.append(lb)
+    return {"failed": failed, "answered": answered}
 
 
 def retries(timeout, delay):
@@ -373,4 +446,6 @@ class FilterModule:
             "canary_retries": retries,
             "canary_service_profile": service_profile,
             "canary_service_check": service_check,
+            "canary_lb_preflight_checks": lb_preflight_checks,
+            "canary_lb_results": lb_results,
         }

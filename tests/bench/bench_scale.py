@@ -180,8 +180,20 @@ def canary_run(lab, artifact, reports, serial="1", timeout=900):
     return proc.returncode, data, wall, proc.stdout[-3000:]
 
 
+def lb_state(res):
+    """The state a looped HAProxy call of roles/canary/tasks/lb.yml set (one result per LB), or None."""
+    for r in res.get("results") or []:
+        state = ((r.get("invocation") or {}).get("module_args") or {}).get("state")
+        if state:
+            return state
+    return None
+
+
 def task_wait(task_name, res):
     """Seconds of a task's result that are mandatory waiting, not orchestration."""
+    if "LB set | Wait" in task_name:
+        # the drain / ready waits, one result per LB of the set, one LB after the other (lb.yml)
+        return sum(float(r.get("elapsed") or 0.0) for r in res.get("results") or [])
     if "Drain |" in task_name or "Step 5 - re-enable" in task_name:
         return float(res.get("elapsed") or 0.0)
     if "Step 4 - node health" in task_name or "Step 6 - LB-side health" in task_name:
@@ -206,8 +218,8 @@ def peer_figures(data):
                 hosts.add(host)
                 w = task_wait(t["task"]["name"], res)
                 if w:
-                    key = ("drain" if "Drain" in t["task"]["name"] else
-                           "ready" if "re-enable" in t["task"]["name"] else "health")
+                    key = ("drain" if "Drain" in t["task"]["name"] or lb_state(res) == "drain" else
+                           "ready" if "re-enable" in t["task"]["name"] or lb_state(res) == "ready" else "health")
                     waits.setdefault(host, {}).setdefault(key, 0.0)
                     waits[host][key] += w
         peers = sorted(h for h in hosts if not h.endswith("haproxy"))

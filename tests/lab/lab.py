@@ -140,6 +140,13 @@ class Lab:
         self.inventory = inventory()
         self.prom_options = {}
         self.timings = {}
+        # VEZA_LAB_LBS=2 (a named lab): a second HAProxy, "haproxy-2", as scripts/lab.py runs it.
+        self.lbs_n = int(os.environ.get("VEZA_LAB_LBS", "1") or "1")
+        self.http_port_2 = int(os.environ.get("VEZA_LAB_HTTP_PORT_2", str(self.http_port + 1)))
+        self.admin_port_2 = int(os.environ.get("VEZA_LAB_ADMIN_PORT_2", str(self.admin_port + 1)))
+        self.lbs = ["haproxy", "haproxy-2"][:self.lbs_n]
+        self.http_urls = ["http://127.0.0.1:%d" % p for p in (self.http_port, self.http_port_2)][:self.lbs_n]
+        self.admin_ports = [self.admin_port, self.admin_port_2][:self.lbs_n]
 
     def node(self, name):
         """Instance / inventory host name of a default-lab name on this lab ("backend-api-2" ->
@@ -223,15 +230,21 @@ class Lab:
         raise LabError("systemd in %s not running after %d s" % (container, timeout))
 
     # -- HAProxy ----------------------------------------------------------------------------------
-    def runtime(self):
-        """veza.infra's HAProxy runtime client on the published TCP admin port."""
+    def runtime(self, lb=0):
+        """veza.infra's HAProxy runtime client on the published TCP admin port (of LB number ``lb``
+        with VEZA_LAB_LBS=2: 0 is haproxy, 1 is haproxy-2)."""
         from ansible_collections.veza.infra.plugins.module_utils._haproxy import (  # pylint: disable=import-outside-toplevel
             HAProxyRuntime)
-        return HAProxyRuntime("127.0.0.1:%d" % self.admin_port, timeout=3.0)
+        return HAProxyRuntime("127.0.0.1:%d" % self.admin_ports[lb], timeout=3.0)
 
     def server_rows(self, backend=POOL):
         """{server name: typed `show stat` row} of one backend."""
         return {r["svname"]: r for r in self.runtime().show_stat()
+                if r.get("pxname") == backend and r.get("svname") not in ("BACKEND", "FRONTEND")}
+
+    def server_states_of(self, lb, backend=POOL):
+        """{server name: status} of one backend on LB number ``lb`` (VEZA_LAB_LBS=2)."""
+        return {r["svname"]: r.get("status") for r in self.runtime(lb).show_stat()
                 if r.get("pxname") == backend and r.get("svname") not in ("BACKEND", "FRONTEND")}
 
     def server_states(self, backend=POOL):
@@ -316,9 +329,11 @@ class LiveRun:
                   "SLI_WINDOW": "30", "SLI_PROBE_INTERVAL": "5", "MIGRATIONS_PATHS": MIGRATIONS})
         e.update({k: str(v) for k, v in knobs.items()})
         self.t0 = time.time()
+        self.playbook = "playbooks/%s.yml" % playbook
         self.lines = []  # (time.time() when read, line without newline)
         self._cond = threading.Condition()
-        self.proc = subprocess.Popen(["ansible-playbook", "-i", inventory(), "playbooks/%s.yml" % playbook] + list(extra_args),
+        self.proc = subprocess.Popen(["ansible-playbook", "-i", inventory(), "playbooks/%s.yml" % playbook]
+                                     + list(extra_args),
                                      cwd=ROOT, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      bufsize=1, start_new_session=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -367,7 +382,7 @@ class LiveRun:
         """Wait for the end; returns (rc, output)."""
         self.proc.wait(timeout=timeout)
         self._reader.join(10)
-        print("\n%s: rc %d in %.1f s" % (" ".join(self.proc.args[-1:]), self.proc.returncode, time.time() - self.t0))
+        print("\n%s: rc %d in %.1f s" % (self.playbook, self.proc.returncode, time.time() - self.t0))
         for _t, line in self.lines:
             if line and ("prom_sli_watch [" in line or "FAILED" in line or line.startswith(("fatal", "[ERROR]"))):
                 print("  | " + line)

@@ -131,3 +131,15 @@ def test_uris_are_bounded_paths():
     with pytest.raises(ValueError, match="uris"):
         LoadGen("http://127.0.0.1:1/", uris=["/x"] * 10001)
     assert "per_uri" not in LoadGen("http://127.0.0.1:9/", rate=20, duration=0.2, clients=1, timeout=1).run()
+def test_several_targets_share_the_clients_and_are_counted_apart(server):
+    """Two load balancers without a virtual IP: clients alternate between the URLs; a dead one's
+    failures are counted on its own URL."""
+    dead = "http://127.0.0.1:9/ok"
+    res = LoadGen([server + "/ok", dead], rate=40, duration=0.8, clients=4, timeout=1).run()
+    ok, bad = res["per_target"][server + "/ok"], res["per_target"][dead]
+    assert ok["sent"] > 0 and ok["failed"] == 0
+    assert bad["sent"] > 0 and bad["failed"] == bad["sent"]
+    assert ok["sent"] + bad["sent"] == res["sent"] and res["failed"] == bad["sent"]
+    assert {f["target"] for f in res["failures"]} == {dead}
+    with pytest.raises(ValueError, match="empty list"):
+        LoadGen([])

@@ -444,3 +444,52 @@ def test_service_filters_are_registered():
     filters = cf.FilterModule().filters()
     assert filters["canary_service_profile"] is cf.service_profile
     assert filters["canary_service_check"] is cf.service_check
+# --- the LB set (LB_SET, canary_lb_set) -------------------------------------------------------------
+
+def test_an_lb_set_allows_several_load_balancers():
+    got = {c["knob"]: c for c in cf.knob_checks(dict(GOOD, lb_set="lb1, lb2"), ["lb1", "lb2"], BACKENDS)}
+    assert got["haproxy group"]["ok"] and got["LB_SET"]["ok"], got
+    assert got["LB_SET"]["msg"] == "LB_SET: lb1, lb2"
+    empty = {c["knob"]: c for c in cf.knob_checks(dict(GOOD, lb_set=[]), [], BACKENDS)}
+    assert not empty["haproxy group"]["ok"] and "group haproxy is empty" in empty["haproxy group"]["msg"]
+
+
+@pytest.mark.parametrize("lb_set, text", [
+    ("lb1,lb3", "LB_SET (canary_lb_set) names lb3, not in group haproxy (lb1, lb2)"),
+    ("lb1 lb1", "LB_SET (canary_lb_set) names lb1 more than once"),
+    ("", "LB_SET (canary_lb_set) is empty: leave it unset (every host of group haproxy: lb1, lb2)"),
+])
+def test_a_bad_lb_set_is_refused_naming_the_knob(lb_set, text):
+    got = {c["knob"]: c for c in cf.knob_checks(dict(GOOD, lb_set=lb_set), ["lb1", "lb2"], BACKENDS)}
+    assert not got["LB_SET"]["ok"]
+    assert text in got["LB_SET"]["msg"], got["LB_SET"]["msg"]
+
+
+def _res(lb, node, **kw):
+    return dict(kw, item=[lb, node])
+
+
+def test_lb_preflight_names_the_lb_that_does_not_answer_or_know_a_node():
+    results = [_res("lb1", "n1"), _res("lb1", "n2"),
+               _res("lb2", "n1", failed=True, msg="socket: nothing listening at /run/haproxy/admin.sock"),
+               _res("lb2", "n2", failed=True, msg="socket: nothing listening at /run/haproxy/admin.sock"),
+               _res("lb3", "n1"), _res("lb3", "n2", failed=True,
+                                       msg="api_pool/n2: no server named 'n2' in backend api_pool; servers that exist: n1"),
+               _res("lb4", "n1", unreachable=True, msg="Failed to connect")]
+    checked = cf.lb_preflight_checks(results, "lb1,lb2,lb3,lb4,lb5", "/run/haproxy/admin.sock", "api_pool")
+    got = {c["lb"]: c for c in checked}
+    assert got["lb1"]["ok"]
+    assert not any(got[lb]["ok"] for lb in ("lb2", "lb3", "lb4", "lb5"))
+    assert "admin socket /run/haproxy/admin.sock does not answer" in got["lb2"]["msg"]
+    assert "LB_SET=lb1,lb2,lb3,lb4,lb5" in got["lb2"]["msg"] and "LB_SET=<the other LBs>" in got["lb2"]["msg"]
+    assert "does not know n2" in got["lb3"]["msg"] and "playbooks/haproxy.yml" in got["lb3"]["msg"]
+    assert "cannot be reached" in got["lb4"]["msg"]
+    assert "was not checked" in got["lb5"]["msg"]
+
+
+def test_lb_results_split_the_lbs_that_failed_from_those_that_answered():
+    got = cf.lb_results([{"item": "lb1", "changed": True}, {"item": "lb2", "failed": True, "msg": "socket:  gone\n"},
+                         {"item": "lb3", "unreachable": True, "msg": "no route"}, {"item": "lb4", "skipped": True}])
+    assert got == {"failed": [{"lb": "lb2", "msg": "socket: gone"}, {"lb": "lb3", "msg": "no route"}],
+                   "answered": ["lb1", "lb4"]}
+    assert cf.lb_results(None) == {"failed": [], "answered": []}
