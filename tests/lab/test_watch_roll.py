@@ -36,28 +36,36 @@ GOOD = {}
 FLEET_SLOW = {"delay": [0.6, 0.7]}     # p95 over the 0.5 s SLO on every backend
 CANARY_SLOWER = {"delay": [0.1, 0.2]}  # about x10 the good p95 (~20 ms), still under 0.5 s
 BAD = {"error_rate": 0.3}
+# What each case measured (tests/bench/bench_watch_roll.py prints it; nothing here asserts on time).
+MEASURED = {}
 
 
 def load(lab):
     return LoadGen(lab.http_url + "/api/v1/tracks", rate=40, duration=600, clients=16, sticky_share=0.3)
 
 
-@pytest.fixture(scope="module")
-def wired(lab):
+def wire_both(lab):
     """Both stand-ins read /etc/veza/lab-control.json (their services restarted once to read the
-    environment file); unwired and restarted with their build's behaviour at the end."""
+    environment file); unwired and restarted with their build's behaviour at the end (a generator)."""
     nodes = [lab.node(CANARY), lab.node(PEER)]
     for n in nodes:
         wire_control(lab, n)
         lab.exec(n, "systemctl", "restart", "veza-backend-api")
     for n in nodes:
         lab.wait_status(n, "UP", timeout=60)
-    yield nodes
-    for n in nodes:
-        unwire_control(lab, n)
-        lab.exec(n, "systemctl", "restart", "veza-backend-api")
-    for n in nodes:
-        lab.wait_status(n, "UP", timeout=60)
+    try:
+        yield nodes
+    finally:
+        for n in nodes:
+            unwire_control(lab, n)
+            lab.exec(n, "systemctl", "restart", "veza-backend-api")
+        for n in nodes:
+            lab.wait_status(n, "UP", timeout=60)
+
+
+@pytest.fixture(scope="module")
+def wired(lab):
+    yield from wire_both(lab)
 
 
 def _gate(lab, baseline, window=12, interval=3):
@@ -85,6 +93,18 @@ def both_gates(lab):
     return out
 
 
+def _first(result, t_fault):
+    """Seconds from the fault to the first probe that was not green (None: all green), the verdict."""
+    import datetime  # pylint: disable=import-outside-toplevel
+    bad = [p for p in result["probes"] if p["status"] != "green"]
+    when = None
+    if bad:
+        when = datetime.datetime.strptime(bad[0]["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=datetime.timezone.utc).timestamp() - t_fault
+    return {"verdict": result["verdict"], "first_not_green_s": when, "status": bad[0]["status"] if bad else None,
+            "duration_s": result["duration"]}
+
+
 def test_fleet_wide_slowdown_and_canary_only_regression(lab, wired):
     """a) and b), one load run."""
     canary, peer = wired
@@ -92,10 +112,12 @@ def test_fleet_wide_slowdown_and_canary_only_regression(lab, wired):
     try:
         for n in (canary, peer):
             set_control(lab, n, FLEET_SLOW)
+        t_fleet = time.time()
         time.sleep(8)  # one rate range of slowed traffic in Prometheus
         fleet = both_gates(lab)
         set_control(lab, peer, GOOD)
         set_control(lab, canary, CANARY_SLOWER)
+        t_only = time.time()
         time.sleep(8)
         only = both_gates(lab)
     finally:
@@ -103,6 +125,10 @@ def test_fleet_wide_slowdown_and_canary_only_regression(lab, wired):
             set_control(lab, n, GOOD)
         res = gen.stop()
     print(summary(res))
+    MEASURED["fleet"] = {name: _first(fleet[name], t_fleet) for name in fleet}
+    MEASURED["canary_only"] = {name: _first(only[name], t_only) for name in only}
+    MEASURED["canary_only"]["canary_share"] = res["per_backend"].get(canary, 0) / max(1, res["sent"])
+    MEASURED["canary_only"]["rate"] = res["rate_achieved"]
     # a) the false rollback of the absolute gate; the relative gate sees the peers breach too
     assert fleet["absolute"]["verdict"] == "red" and fleet["absolute"]["breach"]["sli"] == "p95_latency"
     assert fleet["relative"]["verdict"] == "inconclusive", fleet["relative"]["reason"]
@@ -152,6 +178,19 @@ def _out_of_rotation(lab, node, timeout=240):
     raise AssertionError("%s never left the rotation" % node)
 
 
+def _status_breach(reports):
+    """time.time() of the red probe the newest background watcher wrote in its status file."""
+    import datetime  # pylint: disable=import-outside-toplevel
+    import glob  # pylint: disable=import-outside-toplevel
+    import json  # pylint: disable=import-outside-toplevel
+    path = sorted((p for p in glob.glob(os.path.join(reports, "sli-background-*.json")) if not p.endswith(".pid")),
+                  key=os.path.getmtime)[-1]
+    with open(path, encoding="utf-8") as fh:
+        breach = json.load(fh)["breach"]
+    return datetime.datetime.strptime(breach["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
 def _mono(wall):
     """A LiveRun line's time.time() on the monotonic clock."""
     return wall - time.time() + time.monotonic()
@@ -167,7 +206,7 @@ def test_bad_after_the_canary_window_is_caught_during_the_peer_roll(lab, wired, 
             run.wait_for("Background | Watch the upgraded nodes while this batch rolls", timeout=240)
             run.wait_for("TASK [veza.infra.canary : Drain |", timeout=60)
             set_control(lab, canary, BAD)
-            t_bad = time.monotonic()
+            t_bad, t_bad_wall = time.monotonic(), time.time()
             t_out = _out_of_rotation(lab, canary)
             set_control(lab, canary, GOOD)  # the bad build is what the rollback replaces
             rc, out = run.finish()
@@ -176,6 +215,9 @@ def test_bad_after_the_canary_window_is_caught_during_the_peer_roll(lab, wired, 
         res = gen.stop()
     print(summary(res))
     t_red = [_mono(t) for t, line in run.lines if line and "background analysis of" in line and "RED" in line]
+    MEASURED["during_peers"] = {"watcher_red_s": _status_breach(reports) - t_bad_wall,
+                                "read_s": (t_red[0] - t_bad) if t_red else None, "maint_s": t_out - t_bad,
+                                "failed": res["failed"], "sent": res["sent"]}
     print("during-peers: bad at +0, red verdict read at +%.1f s, canary out of rotation at +%.1f s, %d failed of %d"
           % ((t_red[0] - t_bad) if t_red else -1, t_out - t_bad, res["failed"], res["sent"]))
     assert rc != 0
@@ -205,7 +247,7 @@ def test_bad_bake_rolls_the_fleet_back(lab, wired, builds, reports):
             run.wait_for("TASK [veza.infra.canary : Bake | SLI gate over the whole pool", timeout=300)
             set_control(lab, peer, BAD)
             t_bad = time.monotonic()
-            _out_of_rotation(lab, peer)
+            t_maint = _out_of_rotation(lab, peer)
             set_control(lab, peer, GOOD)  # the bad build is what the rollback replaces
             rc, out = run.finish()
     finally:
@@ -216,6 +258,8 @@ def test_bad_bake_rolls_the_fleet_back(lab, wired, builds, reports):
         fh.write(run.output)
     red = [_mono(t) for t, line in run.lines if line and "prom_sli_watch [" in line and "RED" in line]
     print("bake: bad at +0, red at +%.1f s; %d failed of %d" % ((red[0] - t_bad) if red else -1, res["failed"], res["sent"]))
+    MEASURED["bake"] = {"red_s": (red[0] - t_bad) if red else None, "maint_s": t_maint - t_bad,
+                        "failed": res["failed"], "sent": res["sent"]}
     assert rc != 0
     assert "Release STOPPED: the bake over the whole pool after the last peer (BAKE_WINDOW) is RED" in out, out[-4000:]
     assert "newest first (ROLLBACK_PEERS=on_red): %s, %s" % (peer, canary) in out
