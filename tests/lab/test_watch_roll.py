@@ -28,6 +28,7 @@ import pytest
 from lab import (POOL, LiveRun, lock_held, previous_version, set_control, unwire_control, wire_control)
 from loadgen import LoadGen, summary
 
+from ansible_collections.veza.infra.plugins.module_utils._sli_background import process_alive
 from ansible_collections.veza.infra.plugins.module_utils._sli_watch import argument_spec, execute
 
 CANARY, PEER = "backend-api-2", "backend-api-1"
@@ -191,6 +192,17 @@ def _status_breach(reports):
         tzinfo=datetime.timezone.utc).timestamp()
 
 
+def _watcher_pids(reports):
+    """The PIDs of every background watcher the runs started (their .pid files)."""
+    import glob  # pylint: disable=import-outside-toplevel
+    import json  # pylint: disable=import-outside-toplevel
+    pids = []
+    for path in glob.glob(os.path.join(reports, "sli-background-*.json.pid")):
+        with open(path, encoding="utf-8") as fh:
+            pids.append(int(json.load(fh)["pid"]))
+    return pids
+
+
 def _mono(wall):
     """A LiveRun line's time.time() on the monotonic clock."""
     return wall - time.time() + time.monotonic()
@@ -234,7 +246,7 @@ def test_bad_after_the_canary_window_is_caught_during_the_peer_roll(lab, wired, 
     lo, hi = t_bad - gen.t_start - 0.5, t_out - gen.t_start + 1.0
     outside = [f for f in res["failures"] if not lo <= f["t"] <= hi]
     assert not outside, (lo, hi, outside[:3], outside[-3:], len(outside))
-    assert not [p for p in os.popen("pgrep -f prom_sli_background -a").read().splitlines() if "pgrep" not in p]
+    assert not [pid for pid in _watcher_pids(reports) if process_alive(pid, None)], "background watcher left"
 
 
 def test_bad_bake_rolls_the_fleet_back(lab, wired, builds, reports):
