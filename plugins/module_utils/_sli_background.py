@@ -26,7 +26,6 @@ import os
 import signal
 import time
 
-from ansible_collections.veza.infra.plugins.module_utils import _sli_policy, _sli_report  # noqa: F401 (loaded before fork)
 from ansible_collections.veza.infra.plugins.module_utils._deploy_lock import holder_alive, proc_start
 from ansible_collections.veza.infra.plugins.module_utils._sli_watch import PromSliConfigError, execute
 

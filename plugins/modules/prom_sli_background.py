@@ -67,7 +67,7 @@ notes:
 seealso:
   - module: veza.infra.prom_sli_watch
 author:
-  - veza.infra maintainers
+  - Veza infra team (@veza-infra)
 """
 
 EXAMPLES = r"""

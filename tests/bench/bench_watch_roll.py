@@ -56,7 +56,7 @@ def main():
         twr.test_bad_after_the_canary_window_is_caught_during_the_peer_roll(lab, nodes, builds, reports)
         twr.test_bad_bake_rolls_the_fleet_back(lab, nodes, builds, reports)
     finally:
-        for _ in wired:
+        for _nodes in wired:
             pass
         if os.environ.get("VEZA_KEEP_LAB") != "1":
             lab.down()

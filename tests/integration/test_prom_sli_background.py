@@ -56,7 +56,7 @@ def _run(book):
 def test_watcher_probes_while_the_play_goes_on_and_is_stopped(tmp_path, prom_lab):
     book, _status = _book(tmp_path, prom_lab, {"name": "work", "ansible.builtin.pause": {"seconds": 4}})
     proc = _run(book)
-    out, _ = proc.communicate(timeout=120)
+    out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 0, out[-3000:]
     line = [x for x in out.splitlines() if "VERDICT" in x][0]
     verdict, probes = line.split("VERDICT ", 1)[1].strip().strip('"').split()[:2]
@@ -69,7 +69,7 @@ def test_no_watcher_left_when_the_play_forgets_it_or_is_interrupted(tmp_path, pr
     # the play ends without stopping it: ansible-playbook is gone, the watcher follows
     book, status = _book(tmp_path, prom_lab, {"name": "work", "ansible.builtin.pause": {"seconds": 1}}, stop=False)
     proc = _run(book)
-    out, _ = proc.communicate(timeout=120)
+    out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 0, out[-3000:]
     pid = int((tmp_path / "pid").read_text())
     wait_until(lambda: not _alive(pid), 5, what="watcher %d gone after the run ended" % pid)
