@@ -300,10 +300,11 @@ class LiveRun:
     Each line is kept with the wall-clock time it arrived, so a test can inject a fault right when a
     marker appears (``wait_for``), or freeze the run at that point (``pause``/``resume``: SIGSTOP /
     SIGCONT to its process group) while it injects. Knobs as for run_playbook. Use as a context
-    manager: the run is killed if still alive when the block ends.
+    manager: the run is killed if still alive when the block ends. ``extra_args``: more command-line
+    arguments, as for run_playbook.
     """
 
-    def __init__(self, playbook, reports, **knobs):
+    def __init__(self, playbook, reports, extra_args=(), **knobs):
         e = env()
         e.update({"PYTHONUNBUFFERED": "1", "ANSIBLE_NOCOLOR": "1", "SLI_REPORT_DIR": reports,
                   "SLI_WINDOW": "30", "SLI_PROBE_INTERVAL": "5", "MIGRATIONS_PATHS": MIGRATIONS})
@@ -311,7 +312,7 @@ class LiveRun:
         self.t0 = time.time()
         self.lines = []  # (time.time() when read, line without newline)
         self._cond = threading.Condition()
-        self.proc = subprocess.Popen(["ansible-playbook", "-i", inventory(), "playbooks/%s.yml" % playbook],
+        self.proc = subprocess.Popen(["ansible-playbook", "-i", inventory(), "playbooks/%s.yml" % playbook] + list(extra_args),
                                      cwd=ROOT, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      bufsize=1, start_new_session=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
