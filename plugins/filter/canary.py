@@ -428,6 +428,91 @@ def retries(timeout, delay):
     return int(math.ceil(float(timeout) / float(delay)))
 
 
+_BOOL_TEXT = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def flag(value):
+    """A boolean knob (SLI_DURING_PEERS) as True/False, None when it is none of 1/0, true/false,
+    yes/no, on/off (any case) or a boolean."""
+    if isinstance(value, bool):
+        return value
+    return _BOOL_TEXT.get(to_text(value).strip().lower())
+
+
+def rollout_checks(knobs):
+    """The checks of the knobs that watch the roll after the canary (issue 17, parts 2-3): a list
+    of ``{knob, ok, msg}``.
+
+    ``knobs``: ``during_peers`` (SLI_DURING_PEERS), ``rollback_peers`` (ROLLBACK_PEERS),
+    ``bake_window`` (BAKE_WINDOW), ``probe_interval`` (SLI_PROBE_INTERVAL)."""
+    k = dict(knobs or {})
+    missing = sorted({"during_peers", "rollback_peers", "bake_window", "probe_interval"} - set(k))
+    if missing:
+        raise AnsibleFilterError("canary_rollout_checks: missing knobs %s" % ", ".join(missing))
+    bake = k["bake_window"]
+    bake_n = int(to_text(bake).strip()) if not isinstance(bake, bool) and _WHOLE.match(to_text(bake).strip()) else None
+    interval = _number(k["probe_interval"], int)
+    return [
+        _check("SLI_DURING_PEERS", flag(k["during_peers"]) is not None,
+               "SLI_DURING_PEERS=%s must be 1 (keep watching the upgraded nodes while the peers roll) or 0 "
+               "(the default, the runbook)" % (k["during_peers"],)),
+        _check("ROLLBACK_PEERS", to_text(k["rollback_peers"]) in ("never", "on_red"),
+               "ROLLBACK_PEERS=%s must be never (the default, the runbook: a red verdict after the canary stops "
+               "the release and says how to roll back) or on_red (roll every upgraded node back, newest first)"
+               % (k["rollback_peers"],)),
+        _check("BAKE_WINDOW", bake_n is not None and (bake_n == 0 or interval is None or bake_n >= interval),
+               "BAKE_WINDOW=%s must be 0 (no bake, the default) or a whole number of seconds of at least "
+               "SLI_PROBE_INTERVAL=%s (one more gate over the whole pool after the last peer)"
+               % (bake, k["probe_interval"])),
+    ]
+
+
+def _instance_regex(values):
+    return "|".join(re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\\\1", to_text(v)) for v in values)
+
+
+def watch_sets(upgraded, peers, batch, port, label="instance"):
+    """What the background analysis watches while ``batch`` rolls (SLI_DURING_PEERS): ``{selector,
+    nodes, baseline}``.
+
+    ``selector``: PromQL matchers of the nodes already upgraded (``upgraded``, the canary first);
+    ``baseline``: the peers neither upgraded nor in ``batch``, as ``<node>:<port>`` (a peer of the
+    batch is drained during its roll and serves nothing; empty: no peer left, the gate is absolute)."""
+    done = node_list(upgraded)
+    rolling = node_list(batch)
+    rest = [p for p in node_list(peers) if p not in done and p not in rolling]
+    inst = ["%s:%s" % (n, port) for n in done]
+    return {"selector": '%s=~"^(%s)$"' % (label, _instance_regex(inst)), "nodes": done,
+            "baseline": ["%s:%s" % (n, port) for n in rest]}
+
+
+def stop_message(stop, rollback_peers, inventory="<inventory>"):
+    """The message that ends a release stopped after the canary (a red background or bake verdict).
+
+    ``stop``: ``{kind: background|bake, verdict, reason, upgraded: [nodes, the canary first]}``;
+    ``rollback_peers``: ROLLBACK_PEERS (``on_red`` - they were rolled back, newest first)."""
+    st_ = dict(stop or {})
+    order = list(reversed(node_list(st_.get("upgraded"))))
+    nodes = ",".join(order)
+    what = {"background": "the background analysis during the peer roll (SLI_DURING_PEERS=1)",
+            "bake": "the bake over the whole pool after the last peer (BAKE_WINDOW)"}.get(st_.get("kind"), "a gate")
+    verdict = to_text(st_.get("verdict") or "red")
+    head = "Release STOPPED: %s is %s (%s)." % (what, verdict.upper(), to_text(st_.get("reason") or "no reason"))
+    command = ("ROLLBACK_NODES=%s ansible-playbook -i %s playbooks/rollback.yml (or make rollback ROLLBACK_NODES=%s)"
+               % (nodes, inventory, nodes))
+    if verdict == "red" and to_text(rollback_peers) == "on_red" and order:
+        return ("%s Rolled back to the last-known-good binary, newest first (ROLLBACK_PEERS=on_red): %s; the lock "
+                "is released." % (head, ", ".join(order)))
+    if verdict == "inconclusive":
+        why = "NOT rolled back: the baseline breached too (fleet-wide), the new build is not proven bad."
+    elif verdict == "error":
+        why = "NOT rolled back: the background watcher ended without a verdict, nothing vouches for the new build."
+    else:
+        why = "NOT rolled back (ROLLBACK_PEERS=never, the runbook)."
+    return ("%s %s Upgraded nodes, newest first: %s; the peers not listed were not touched; the lock is released. "
+            "To roll back: %s." % (head, why, ", ".join(order) or "none", command))
+
+
 class FilterModule:
     """Canary pre-flight filters."""
 
@@ -448,4 +533,8 @@ class FilterModule:
             "canary_service_check": service_check,
             "canary_lb_preflight_checks": lb_preflight_checks,
             "canary_lb_results": lb_results,
+            "canary_flag": flag,
+            "canary_rollout_checks": rollout_checks,
+            "canary_watch_sets": watch_sets,
+            "canary_stop_message": stop_message,
         }

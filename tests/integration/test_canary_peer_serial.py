@@ -88,7 +88,7 @@ def serial_playbook(tmp_path):
         {"name": "pre-flight", "hosts": "haproxy", "gather_facts": False,
          "vars": {"canary_peer_serial": "{{ lookup('ansible.builtin.env', 'PEER_SERIAL', default='1') }}",
                   "canary_node": "canary", "canary_peer_nodes": ",".join(PEERS),
-                  "canary_host_group": "backend_api_instances"},
+                  "canary_host_group": "backend_api_instances", "canary_lb_host": "lb"},
          "tasks": [resolve]},
         {"name": "peers", "hosts": ":".join(PEERS), "gather_facts": False, "serial": peer_play["serial"],
          "tasks": [{"name": "batch", "ansible.builtin.debug": {"var": "ansible_play_batch"}, "run_once": True}]},

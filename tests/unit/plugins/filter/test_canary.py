@@ -493,3 +493,83 @@ def test_lb_results_split_the_lbs_that_failed_from_those_that_answered():
     assert got == {"failed": [{"lb": "lb2", "msg": "socket: gone"}, {"lb": "lb3", "msg": "no route"}],
                    "answered": ["lb1", "lb4"]}
     assert cf.lb_results(None) == {"failed": [], "answered": []}
+# -- issue 17 parts 2-3: background analysis, bake, rollback of the upgraded nodes ----------------
+ROLLOUT = {"during_peers": "0", "rollback_peers": "never", "bake_window": "0", "probe_interval": "30"}
+
+
+def rollout_failed(**knobs):
+    return {c["knob"]: c["msg"] for c in cf.rollout_checks(dict(ROLLOUT, **knobs)) if not c["ok"]}
+
+
+def test_rollout_defaults_and_good_values_pass():
+    assert rollout_failed() == {}
+    assert rollout_failed(during_peers="1", rollback_peers="on_red", bake_window="30") == {}
+    assert rollout_failed(during_peers=True, bake_window=600) == {}
+    assert rollout_failed(during_peers="Yes") == {}
+
+
+@pytest.mark.parametrize("knob,key,value", [
+    ("SLI_DURING_PEERS", "during_peers", "maybe"),
+    ("SLI_DURING_PEERS", "during_peers", ""),
+    ("ROLLBACK_PEERS", "rollback_peers", "always"),
+    ("ROLLBACK_PEERS", "rollback_peers", "On_Red"),
+    ("BAKE_WINDOW", "bake_window", "-5"),
+    ("BAKE_WINDOW", "bake_window", "1.5"),
+    ("BAKE_WINDOW", "bake_window", "10"),  # shorter than one probe interval (30 s)
+    ("BAKE_WINDOW", "bake_window", True),
+])
+def test_rollout_bad_knob_is_named_with_its_value(knob, key, value):
+    got = rollout_failed(**{key: value})
+    assert list(got) == [knob], got
+    assert got[knob].startswith("%s=%s must be" % (knob, value))
+
+
+def test_rollout_missing_knob_is_an_error():
+    with pytest.raises(AnsibleFilterError, match="canary_rollout_checks: missing knobs bake_window"):
+        cf.rollout_checks({k: v for k, v in ROLLOUT.items() if k != "bake_window"})
+
+
+@given(st.dictionaries(st.sampled_from(sorted(ROLLOUT)), ANY_VALUE))
+def test_rollout_checks_never_raise_on_any_value(values):
+    got = cf.rollout_checks(dict(ROLLOUT, **values))
+    assert [c["knob"] for c in got] == ["SLI_DURING_PEERS", "ROLLBACK_PEERS", "BAKE_WINDOW"]
+    assert all(isinstance(c["ok"], bool) and c["msg"] for c in got)
+
+
+@pytest.mark.parametrize("value,want", [("1", True), ("0", False), ("TRUE", True), (" no ", False), (True, True),
+                                        ("2", None), ("", None), (None, None)])
+def test_flag(value, want):
+    assert cf.flag(value) is want
+
+
+def test_watch_sets_baseline_excludes_the_rolling_batch_and_the_upgraded():
+    got = cf.watch_sets(["b2"], "b1, b3 b4", ["b1"], 8080)
+    assert got == {"selector": 'instance=~"^(b2:8080)$"', "nodes": ["b2"], "baseline": ["b3:8080", "b4:8080"]}
+    got = cf.watch_sets(["b2", "b1"], ["b1", "b3", "b4"], ["b3", "b4"], 8080)
+    assert got["selector"] == 'instance=~"^(b2:8080|b1:8080)$"' and got["baseline"] == []
+
+
+def test_watch_sets_escapes_regex_characters():
+    got = cf.watch_sets(["api.1"], [], [], 8080)
+    assert got["selector"] == 'instance=~"^(api\\\\.1:8080)$"'
+
+
+def test_stop_message_never_gives_the_exact_rollback_command_newest_first():
+    msg = cf.stop_message({"kind": "background", "verdict": "red", "reason": "SLI error_rate breached",
+                           "upgraded": ["b2", "b1", "b3"]}, "never", "inventory/prod.yml")
+    assert "Release STOPPED: the background analysis during the peer roll (SLI_DURING_PEERS=1) is RED" in msg
+    assert "NOT rolled back (ROLLBACK_PEERS=never" in msg
+    assert "ROLLBACK_NODES=b3,b1,b2 ansible-playbook -i inventory/prod.yml playbooks/rollback.yml" in msg
+    assert "make rollback ROLLBACK_NODES=b3,b1,b2" in msg
+
+
+def test_stop_message_on_red_says_what_was_rolled_back():
+    msg = cf.stop_message({"kind": "bake", "verdict": "red", "reason": "r", "upgraded": ["b2", "b1"]}, "on_red")
+    assert "bake over the whole pool" in msg and "newest first (ROLLBACK_PEERS=on_red): b1, b2" in msg
+    assert "ROLLBACK_NODES" not in msg
+
+
+@pytest.mark.parametrize("verdict,needle", [("inconclusive", "fleet-wide"), ("error", "without a verdict")])
+def test_stop_message_inconclusive_or_error_is_never_rolled_back(verdict, needle):
+    msg = cf.stop_message({"kind": "background", "verdict": verdict, "reason": "r", "upgraded": ["b2"]}, "on_red")
+    assert "NOT rolled back" in msg and needle in msg and "ROLLBACK_NODES=b2 " in msg
