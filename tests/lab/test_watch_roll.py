@@ -145,13 +145,16 @@ def test_fleet_wide_slowdown_and_canary_only_regression(lab, wired):
 
 
 def drains(out):
-    """The nodes the run drained, in order (the results of its Drain | Step 2 tasks)."""
-    nodes, task = [], ""
+    """The nodes the run drained, in order: Drain | Step 2 sets DRAIN on every LB of the set in one
+    looped task of roles/canary/tasks/lb.yml; its first result line names the node."""
+    nodes, task, seen = [], "", False
     for line in out.splitlines():
         if line.startswith("TASK ["):
-            task = line
-        elif "Drain | Step 2" in task and line.startswith(("changed: [", "ok: [")):
+            task, seen = line, False
+        elif ("LB set | Set the state on every LB of the set, without waiting (drain)" in task and not seen
+              and line.startswith(("changed: [", "ok: ["))):
             nodes.append(line.split("[", 1)[1].split(" ", 1)[0].rstrip("]"))
+            seen = True
     return nodes
 
 
