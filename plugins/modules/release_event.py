@@ -20,9 +20,13 @@ description:
   - Run it on the controller (C(delegate_to localhost)); standard library only.
 options:
   path:
-    description: The events file (JSON lines). Its directory must exist.
+    description: The events file (JSON lines). Its directory must exist. Give O(path) or O(report_dir).
     type: path
-    required: true
+  report_dir:
+    description:
+      - The report directory; the events file is C(<report_dir>/events-<run_id>.jsonl) (characters of the run id
+        outside C([A-Za-z0-9_.-]) become C(_)). Created when missing.
+    type: path
   run_id:
     description: The release's run id (the deploy lock's).
     type: str
@@ -90,6 +94,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+path:
+  description: The events file written.
+  returned: always
+  type: str
+  sample: /var/tmp/veza-canary/events-ctl_4242_1764600000.jsonl
 event:
   description: The event written (and posted).
   returned: always
@@ -101,6 +110,8 @@ notified:
   type: bool
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
@@ -109,6 +120,7 @@ from ansible_collections.veza.infra.plugins.module_utils._release_event import (
     STATUSES,
     append_event,
     build_event,
+    events_path,
     post_event,
 )
 
@@ -116,7 +128,8 @@ from ansible_collections.veza.infra.plugins.module_utils._release_event import (
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            path=dict(type="path", required=True),
+            path=dict(type="path"),
+            report_dir=dict(type="path"),
             run_id=dict(type="str", required=True),
             phase=dict(type="str", required=True, choices=list(PHASES)),
             status=dict(type="str", default="ok", choices=list(STATUSES)),
@@ -127,26 +140,32 @@ def main():
             notify_timeout=dict(type="float", default=5.0),
             validate_certs=dict(type="bool", default=True),
         ),
+        required_one_of=[["path", "report_dir"]],
+        mutually_exclusive=[["path", "report_dir"]],
         supports_check_mode=True,
     )
     p = module.params
+    path = p["path"] or events_path(p["report_dir"], p["run_id"])
     event = build_event(p["run_id"], p["phase"], p["status"], p["host"], p["message"], p["data"])
     if module.check_mode:
-        module.exit_json(changed=False, event=event, notified=False)
+        module.exit_json(changed=False, event=event, notified=False, path=path)
     try:
-        append_event(p["path"], event)
+        if p["report_dir"]:
+            os.makedirs(p["report_dir"], exist_ok=True)
+        append_event(path, event)
     except OSError as exc:
-        module.fail_json(msg="path: cannot append to %s: %s (does its directory exist?)" % (p["path"], exc),
-                         event=event, notified=False)
+        module.fail_json(msg="%s: cannot append to %s: %s (does its directory exist?)"
+                         % ("path" if p["path"] else "report_dir", path, exc), event=event, notified=False,
+                         path=path)
     notified = False
     if p["notify_url"]:
         problem = post_event(p["notify_url"], event, open_url, timeout=p["notify_timeout"],
                              validate_certs=p["validate_certs"])
         if problem:
-            module.warn("NOTIFY_URL: %s; the release goes on (the event is in %s)" % (problem, p["path"]))
+            module.warn("NOTIFY_URL: %s; the release goes on (the event is in %s)" % (problem, path))
         else:
             notified = True
-    module.exit_json(changed=True, event=event, notified=notified)
+    module.exit_json(changed=True, event=event, notified=notified, path=path)
 
 
 if __name__ == "__main__":

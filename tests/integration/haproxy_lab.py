@@ -161,6 +161,8 @@ backend api_pool
     cookie SERVERID insert indirect nocache
     option httpchk GET /health
     default-server check inter 200ms fall 2 rise 1 weight 100
+    http-request set-var(txn.veza_canary) req.hdr(X-Veza-Canary)
+    http-response set-header X-Veza-Served-By %[srv_name] if {{ var(txn.veza_canary) -m str 1 }}
     use-server s1 if {{ req.hdr(X-Veza-Canary) -m str 1 }} {{ srv_uweight(api_pool/s1) eq 0 }}
     use-server s2 if {{ req.hdr(X-Veza-Canary) -m str 1 }} {{ srv_uweight(api_pool/s2) eq 0 }}
     server s1 127.0.0.1:{s1} cookie s1

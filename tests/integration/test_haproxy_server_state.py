@@ -400,6 +400,7 @@ def test_dark_step_weight_0_takes_only_header_requests_on_haproxy_26(lab, run_mo
     resp.read()
     conn.close()
     assert resp.getheader("X-Served-By") == "s2" and resp.getheader("Set-Cookie") is None
+    assert resp.getheader("X-Veza-Served-By") == "s2"     # what the dark step's smoke check reads
     # at its normal weight the header no longer selects it: plain round robin
     run_module(args(lab, server="s2", state="ready", share=100, wait=False))
     assert {lab.get("/", headers={"X-Veza-Canary": "1"})[1] for _ in range(10)} == {"s1", "s2"}

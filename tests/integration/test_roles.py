@@ -130,6 +130,7 @@ def test_dark_step_rules_and_weights_rendered_and_valid(tmp_path):
     for n in ("backend-api-1", "backend-api-2"):
         assert ("use-server %s if { req.hdr(X-Veza-Canary) -m str 1 } { srv_uweight(api_pool/%s) eq 0 }" % (n, n)) in cfg
         assert "cookie %s weight 100" % n in cfg
+    assert "http-response set-header X-Veza-Served-By %[srv_name] if { var(txn.veza_canary) -m str 1 }" in cfg
     assert "use-server" not in render(tmp_path, {"haproxy_canary_header": ""})
 
 

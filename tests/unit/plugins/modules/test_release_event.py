@@ -100,6 +100,14 @@ def test_check_mode_writes_nothing_and_missing_dir_fails_clearly(tmp_path, run_m
     assert rc == 1 and out["msg"].startswith("path: cannot append")
 
 
+def test_report_dir_form_creates_the_dir_and_names_the_file(tmp_path, run_module):
+    a = args(tmp_path, run_id="ctl:42:1700")
+    del a["path"]
+    rc, out = run_module(release_event, dict(a, report_dir=str(tmp_path / "reports")))
+    assert rc == 0 and out["path"] == str(tmp_path / "reports" / "events-ctl_42_1700.jsonl")
+    assert json.loads((tmp_path / "reports" / "events-ctl_42_1700.jsonl").read_text())["run_id"] == "ctl:42:1700"
+
+
 def test_build_event_and_path():
     assert ev.events_path("/r", "h:1:2") == "/r/events-h_1_2.jsonl"
     with pytest.raises(ValueError, match="phase"):
