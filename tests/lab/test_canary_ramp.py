@@ -28,22 +28,25 @@ import sys
 from lab import BACKENDS, LOCK, POOL, ROOT, LiveRun, run_playbook
 from loadgen import LoadGen, summary
 
-CANARY, PEER = "backend-api-2", "backend-api-1"
+NODES = {}     # the lab's names: "backend-api-2" on the default lab, "<lab>-backend-api-2" on a named one
 # CANARY_MIN_REQUESTS=1: a 5 % step of 50 req/s is a few requests per 8 s rate range (its unit tests hold
 # the minimum itself)
 FAST = {"SLI_PROBE_INTERVAL": "3", "SLI_MIN_WINDOW": "6", "CANARY_MIN_REQUESTS": "1"}
 
 
 def assert_nothing_left(lab):
+    names = [lab.node(b) for b in BACKENDS]
     states = lab.server_states(POOL)
-    assert all((states.get(b) or "").split(" ")[0] == "UP" for b in BACKENDS), states
+    assert all((states.get(b) or "").split(" ")[0] == "UP" for b in names), states
     assert lab.exec("haproxy", "test", "-e", LOCK, check=False).returncode != 0, "deploy lock left behind"
     weights = {name: row.get("uweight") for name, row in lab.server_rows(POOL).items()}
-    assert weights == {b: 100 for b in BACKENDS}, weights      # back at the configured weight
+    assert weights == {b: 100 for b in names}, weights      # back at the configured weight
 
 
-def load():
-    return LoadGen(lab_url() + "/api/v1/tracks", rate=50, duration=300, clients=12, sticky_share=0.3, timeline=True)
+def load(sticky_share=0.0):
+    # sticky clients only where the run measures stickiness: each drain waits its grace for them
+    return LoadGen(lab_url() + "/api/v1/tracks", rate=50, duration=300, clients=12, sticky_share=sticky_share,
+                   timeline=True)
 
 
 _LAB = {}
@@ -78,17 +81,22 @@ def control(reports, action, seconds=None):
 def share(gen, t0, t1):
     got = gen.between(t0, t1)
     n = sum(got["per_backend"].values())
-    return (100.0 * got["per_backend"].get(CANARY, 0) / n) if n else None, got
+    return (100.0 * got["per_backend"].get(NODES["canary"], 0) / n) if n else None, got
 
 
-def test_ramp_runs(lab, builds, reports):
+def nodes(lab):
     _LAB["lab"] = lab
+    NODES["canary"], NODES["peer"] = lab.node("backend-api-2"), lab.node("backend-api-1")
+    return NODES["canary"], NODES["peer"], dict(FAST, CANARY_NODE=NODES["canary"], PEER_NODES=NODES["peer"])
+
+
+def test_bad_build_caught_at_the_dark_step_serves_no_user(lab, builds, reports):
+    CANARY, PEER, fast = nodes(lab)
     before = [lab.version(b) for b in (CANARY, PEER)]
-    # 1. caught at the dark step: 0 user requests to the new binary ----------------------------------
     gen = load().start()
     try:
         proc, elapsed = run_playbook("canary", reports, ARTIFACT=builds["broken"], CANARY_STEPS="dark,5,100",
-                                     CANARY_SMOKE_PATHS="/api/v1/health,/api/v1/tracks", SLI_WINDOW="12", **FAST)
+                                     CANARY_SMOKE_PATHS="/api/v1/health,/api/v1/tracks", SLI_WINDOW="12", **fast)
     finally:
         gen.stop()
     assert proc.returncode != 0 and "Canary %s FAILED and was rolled back" % CANARY in proc.stdout, proc.stdout[-3000:]
@@ -106,11 +114,14 @@ def test_ramp_runs(lab, builds, reports):
     assert [lab.version(b) for b in (CANARY, PEER)] == before
     assert_nothing_left(lab)
 
-    # 2. caught at the 5 % step ---------------------------------------------------------------------
+
+def test_bad_build_caught_at_the_5_percent_step(lab, builds, reports):
+    CANARY, PEER, fast = nodes(lab)
+    before = [lab.version(b) for b in (CANARY, PEER)]
     gen = load().start()
     try:
         proc, elapsed = run_playbook("canary", reports, ARTIFACT=builds["5xx"], CANARY_STEPS="5,100",
-                                     SLI_WINDOW="12", **FAST)
+                                     SLI_WINDOW="12", **fast)
     finally:
         res = gen.stop()
     assert proc.returncode != 0 and "Canary %s FAILED and was rolled back" % CANARY in proc.stdout, proc.stdout[-3000:]
@@ -125,11 +136,13 @@ def test_ramp_runs(lab, builds, reports):
     assert [lab.version(b) for b in (CANARY, PEER)] == before
     assert_nothing_left(lab)
 
-    # 3. a good build: dark, hold + promote at 5 %, green at 100 %, peers -----------------------------
-    gen = load().start()
+
+def test_good_build_ramps_hold_promote_peers_sticky(lab, builds, reports):
+    CANARY, PEER, fast = nodes(lab)
+    gen = load(sticky_share=0.3).start()
     try:
         with LiveRun("canary", reports, ARTIFACT=builds["v1.0.10"], CANARY_STEPS="dark,5,100", SLI_WINDOW="24",
-                     **FAST) as run:
+                     **fast) as run:
             i, _t, _line = run.wait_for("prom_sli_watch [%s] " % CANARY, timeout=240)
             print(control(reports, "hold", 6))
             i, _t, _line = run.wait_for("CONTROL hold 6s by lab-oncall", timeout=30, after=i)
@@ -155,7 +168,7 @@ def test_ramp_runs(lab, builds, reports):
     moved = [s for s in res["sticky_switches"] if ramp_from <= gen.wall_start + s["t"] <= ramp_until]
     assert moved == [], moved
     # every other switch is a drain's: away from the node being drained
-    assert all(s["old"] in BACKENDS for s in res["sticky_switches"]), res["sticky_switches"]
+    assert all(s["old"] in (CANARY, PEER) for s in res["sticky_switches"]), res["sticky_switches"]
     assert len(res["sticky_switches"]) <= 2 * round(12 * 0.3), res["sticky_switches"]
     assert res["failed"] == 0, res["failures"][:10]
     for label, t0, t1 in (("5", when(evs, "step", "start", nth=1), steps[1]["time"]),
@@ -164,9 +177,11 @@ def test_ramp_runs(lab, builds, reports):
         print("step %s: canary share %.1f %% of %d requests" % (label, pct or 0, got["sent"]))
     print("sticky switches: %d (drains only)" % len(res["sticky_switches"]))
 
-    # 4. make canary-abort at the 5 % step rolls back at the next probe -------------------------------
+
+def test_abort_rolls_back_at_the_next_probe(lab, builds, reports):
+    CANARY, PEER, fast = nodes(lab)
     with LiveRun("canary", reports, ARTIFACT=builds["v1.0.10"], CANARY_STEPS="5,100", SLI_WINDOW="60",
-                 ROLLBACK_BINARY=builds["v1.0.9"], **FAST) as run:
+                 ROLLBACK_BINARY=builds["v1.0.9"], **fast) as run:
         i, _t, _line = run.wait_for("prom_sli_watch [%s] " % CANARY, timeout=240)
         print(control(reports, "abort"))
         _i, _t, line = run.wait_for("CONTROL abort by lab-oncall", timeout=30, after=i)
