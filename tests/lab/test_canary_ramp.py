@@ -31,7 +31,7 @@ from loadgen import LoadGen, summary
 NODES = {}     # the lab's names: "backend-api-2" on the default lab, "<lab>-backend-api-2" on a named one
 # CANARY_MIN_REQUESTS=1: a 5 % step of 50 req/s is a few requests per 8 s rate range (its unit tests hold
 # the minimum itself)
-FAST = {"SLI_PROBE_INTERVAL": "3", "SLI_MIN_WINDOW": "6", "CANARY_MIN_REQUESTS": "1"}
+FAST = {"SLI_PROBE_INTERVAL": "3", "SLI_MIN_WINDOW": "6", "CANARY_MIN_REQUESTS": "1", "NO_MIGRATIONS": "1"}
 
 
 def assert_nothing_left(lab):
