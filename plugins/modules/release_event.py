@@ -44,8 +44,8 @@ options:
   host:
     description: The node concerned (the canary, a peer), if any.
     type: str
-  message:
-    description: One line for humans.
+  summary:
+    description: One line for humans (the event's C(message)).
     type: str
     default: ""
   data:
@@ -87,7 +87,7 @@ EXAMPLES = r"""
     phase: step
     status: green
     host: backend-api-2
-    message: step 5 % green after 30 s
+    summary: step 5 % green after 30 s
     data: {share: 5, verdict: green}
     notify_url: "{{ lookup('ansible.builtin.env', 'NOTIFY_URL', default='') }}"
   delegate_to: localhost
@@ -134,7 +134,7 @@ def main():
             phase=dict(type="str", required=True, choices=list(PHASES)),
             status=dict(type="str", default="ok", choices=list(STATUSES)),
             host=dict(type="str"),
-            message=dict(type="str", default=""),
+            summary=dict(type="str", default=""),
             data=dict(type="dict", default={}),
             notify_url=dict(type="str"),
             notify_timeout=dict(type="float", default=5.0),
@@ -146,7 +146,7 @@ def main():
     )
     p = module.params
     path = p["path"] or events_path(p["report_dir"], p["run_id"])
-    event = build_event(p["run_id"], p["phase"], p["status"], p["host"], p["message"], p["data"])
+    event = build_event(p["run_id"], p["phase"], p["status"], p["host"], p["summary"], p["data"])
     if module.check_mode:
         module.exit_json(changed=False, event=event, notified=False, path=path)
     try:

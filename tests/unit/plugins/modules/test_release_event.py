@@ -49,7 +49,7 @@ def warnings(out):
 
 def args(tmp_path, **kw):
     out = dict(path=str(tmp_path / "events-r1.jsonl"), run_id="r1", phase="step", status="green",
-               host="backend-api-2", message="step 5 green", data={"share": 5})
+               host="backend-api-2", summary="step 5 green", data={"share": 5})
     out.update(kw)
     return out
 
@@ -66,7 +66,7 @@ def test_event_line_and_webhook(tmp_path, run_module, hook):
     assert event["text"] == ":large_green_circle: [veza canary r1] step green on backend-api-2: step 5 green"
     path, ctype, posted = Hook.received[0]
     assert path == "/services/T000/SECRET" and ctype == "application/json" and posted == event
-    run_module(release_event, args(tmp_path, phase="done", status="ok", message=""))
+    run_module(release_event, args(tmp_path, phase="done", status="ok", summary=""))
     assert len((tmp_path / "events-r1.jsonl").read_text().splitlines()) == 2
 
 
