@@ -91,8 +91,7 @@ def check_params(p, raw=None):
             problems.append(exc.message)
     share = p.get("share")
     if share is not None:
-        if isinstance(raw.get("share"), bool) or not isinstance(share, (int, float)) or not 0 <= share <= 100 \
-                or share != share:
+        if isinstance(raw.get("share"), bool) or not isinstance(share, (int, float)) or not 0 <= share <= 100:
             problems.append("share must be a traffic share from 0 to 100 percent, got %r" % (raw.get("share", share),))
         elif p.get("weight") is not None:
             problems.append("share and weight are mutually exclusive: share computes the weight from the peers' "

@@ -106,7 +106,7 @@ def write_control(report_dir, action, seconds=None, run_id=None, env=None, uid=N
     seq = 0
     try:
         with open(path) as fh:
-            seq = sum(1 for _ in fh)
+            seq = sum(1 for _line in fh)
     except OSError:
         pass
     control = {"run_id": str(run_id), "action": action, "seconds": seconds, "user": user, "uid": uid,

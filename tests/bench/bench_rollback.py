@@ -268,8 +268,8 @@ def ramp_main(lab, builds, work, kinds):
     print()
     print("%-6s %7s %7s %13s %9s %9s" % ("step", "target", "weight", "weight share", "measured", "req/s"))
     for r in out["shares"]["steps"]:
-        print("%-6s %6.1f%% %7s %12.2f%% %8s%% %9s" % (r["step"], r["target"], r["weight"], r["weight_share"],
-                                                      r["measured"], r["rate"]))
+        print("%-6s %6.1f%% %7s %12.2f%% %8s%% %9s"
+              % (r["step"], r["target"], r["weight"], r["weight_share"], r["measured"], r["rate"]))
     print()
     for r in out["abort"]:
         print("abort at %d s probes: red %.1f s after make canary-abort, canary UP on the old binary %s after"

@@ -390,10 +390,10 @@ def test_dark_step_weight_0_takes_only_header_requests_on_haproxy_26(lab, run_mo
     (nothing moves a pinned client), and a header request does not pin its client (no Set-Cookie)."""
     res = run_module(args(lab, server="s2", state="ready", share=0))   # wait=true: still fully UP at weight 0
     assert not res.get("failed") and res["after"]["weight"] == 0 and res["after"]["status"] == "UP", res
-    assert {lab.get("/")[1] for _ in range(10)} == {"s1"}
-    assert {lab.get("/", headers={"X-Veza-Canary": "1"})[1] for _ in range(10)} == {"s2"}
-    assert {lab.get("/", headers={"X-Veza-Canary": "0"})[1] for _ in range(4)} == {"s1"}
-    assert {lab.get("/", cookie="s2")[1] for _ in range(4)} == {"s2"}
+    assert {lab.get("/")[1] for _i in range(10)} == {"s1"}
+    assert {lab.get("/", headers={"X-Veza-Canary": "1"})[1] for _i in range(10)} == {"s2"}
+    assert {lab.get("/", headers={"X-Veza-Canary": "0"})[1] for _i in range(4)} == {"s1"}
+    assert {lab.get("/", cookie="s2")[1] for _i in range(4)} == {"s2"}
     conn = http.client.HTTPConnection("127.0.0.1", lab.fe_port, timeout=5)
     conn.request("GET", "/", headers={"X-Veza-Canary": "1"})
     resp = conn.getresponse()
@@ -403,4 +403,4 @@ def test_dark_step_weight_0_takes_only_header_requests_on_haproxy_26(lab, run_mo
     assert resp.getheader("X-Veza-Served-By") == "s2"     # what the dark step's smoke check reads
     # at its normal weight the header no longer selects it: plain round robin
     run_module(args(lab, server="s2", state="ready", share=100, wait=False))
-    assert {lab.get("/", headers={"X-Veza-Canary": "1"})[1] for _ in range(10)} == {"s1", "s2"}
+    assert {lab.get("/", headers={"X-Veza-Canary": "1"})[1] for _i in range(10)} == {"s1", "s2"}

@@ -384,12 +384,12 @@ def test_baseline_checks_never_raise_on_any_value(values):
 # -- canary_ramp_checks (#16) ------------------------------------------------------------------------
 def test_ramp_checks_plan_and_defaults():
     out = cf.ramp_checks({"steps": "dark,5,100", "sli_window": "60", "sli_probe_interval": "3",
-                              "smoke_paths": "", "min_requests": "20"}, "/api/v1/health")
+                          "smoke_paths": "", "min_requests": "20"}, "/api/v1/health")
     assert out["ok"] and out["smoke_paths"] == ["/api/v1/health"] and out["min_requests"] == 20
     assert [(s["label"], s["window"]) for s in out["plan"]] == [("dark", 0), ("5", 30), ("100", 30)]
     assert out["summary"] == "dark, 5 % for 30 s, 100 % for 30 s" and out["dark"] is True
     one = cf.ramp_checks({"steps": "100", "sli_window": 3600, "sli_probe_interval": 30,
-                              "smoke_paths": "/a, /b", "min_requests": 0})
+                          "smoke_paths": "/a, /b", "min_requests": 0})
     assert one["plan"] == [{"index": 0, "share": 100.0, "label": "100", "window": 3600, "dark": False}]
     assert one["smoke_paths"] == ["/a", "/b"] and one["dark"] is False
 

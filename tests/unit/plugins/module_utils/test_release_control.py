@@ -85,7 +85,7 @@ def test_promote_ends_the_step_green_now(tmp_path):
 
 
 def test_promote_does_not_override_a_red_probe(tmp_path):
-    out, _ = run(tmp_path, at={1: control(tmp_path, "promote")}, client=Client(bad=True))
+    out, _clock = run(tmp_path, at={1: control(tmp_path, "promote")}, client=Client(bad=True))
     assert out["verdict"] == "red" and "p95_latency" in out["reason"] and out["controls"] == []
 
 
@@ -107,7 +107,7 @@ def test_controls_of_another_run_or_before_since_never_apply(tmp_path):
     with open(rc.control_path(str(tmp_path), "run-1"), "a") as fh:
         fh.write("not json\n" + json.dumps({"run_id": "run-0", "action": "abort", "time": WALL0 + 1}) + "\n"
                  + json.dumps({"run_id": "run-1", "action": "reboot", "time": WALL0 + 1}) + "\n")
-    out, _ = run(tmp_path, window=6)
+    out, _clock = run(tmp_path, window=6)
     assert out["verdict"] == "green" and out["controls"] == []
     text = " ".join(out["warnings"])
     assert "not JSON" in text and "another run" in text and "reboot" in text
@@ -115,7 +115,7 @@ def test_controls_of_another_run_or_before_since_never_apply(tmp_path):
 
 
 def test_missing_control_file_is_no_control(tmp_path):
-    out, _ = run(tmp_path / "nowhere", window=4)
+    out, _clock = run(tmp_path / "nowhere", window=4)
     assert out["verdict"] == "green" and out["controls"] == [] and out["warnings"] == []
     assert out["control_until"] == WALL0 + 4
 
@@ -162,11 +162,11 @@ def test_parse_line_property_never_raises_and_is_exclusive(line):
 
 # -- a ramp step's minimum request count (absolute gate) -----------------------------------------
 def test_min_canary_requests_makes_a_quiet_step_no_data_never_green(tmp_path):
-    out, _ = run(tmp_path, window=10, client=Client(requests=3.0), min_canary_requests=20,
+    out, _clock = run(tmp_path, window=10, client=Client(requests=3.0), min_canary_requests=20,
                  canary_requests="REQ")
     assert out["verdict"] == "red" and "requests: 3 < min_canary_requests 20" in out["reason"]
     assert out["probes"][0]["status"] == "no_data" and out["probes"][0]["requests"] == {"canary": 3}
-    out, _ = run(tmp_path, window=4, client=Client(requests=25.0), min_canary_requests=20, canary_requests="REQ")
+    out, _clock = run(tmp_path, window=4, client=Client(requests=25.0), min_canary_requests=20, canary_requests="REQ")
     assert out["verdict"] == "green"
 
 
