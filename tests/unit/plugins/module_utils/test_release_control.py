@@ -163,7 +163,7 @@ def test_parse_line_property_never_raises_and_is_exclusive(line):
 # -- a ramp step's minimum request count (absolute gate) -----------------------------------------
 def test_min_canary_requests_makes_a_quiet_step_no_data_never_green(tmp_path):
     out, _clock = run(tmp_path, window=10, client=Client(requests=3.0), min_canary_requests=20,
-                 canary_requests="REQ")
+                      canary_requests="REQ")
     assert out["verdict"] == "red" and "requests: 3 < min_canary_requests 20" in out["reason"]
     assert out["probes"][0]["status"] == "no_data" and out["probes"][0]["requests"] == {"canary": 3}
     out, _clock = run(tmp_path, window=4, client=Client(requests=25.0), min_canary_requests=20, canary_requests="REQ")
