@@ -221,8 +221,10 @@ def abort_run(lab, builds, reports, interval):
     artifact = builds["v1.0.9"] if lab.version(lab.node(CANARY)) == "1.0.10" else builds["v1.0.10"]
     gen = LoadGen(lab.http_url + "/api/v1/tracks", rate=40, duration=900, clients=8, sticky_share=0.3).start()
     try:
+        # CANARY_MIN_REQUESTS=5: at 40 req/s a 5 % step has ~15 canary requests per 10 s rate range, under
+        # the default 20 (no data twice is red: the step would end before the abort)
         with LiveRun("canary", reports, ARTIFACT=artifact, SLI_WINDOW=max(60, 4 * interval) * 2, CANARY_STEPS="5,100",
-                     **_knobs(lab, interval)) as run:
+                     CANARY_MIN_REQUESTS=5, **_knobs(lab, interval)) as run:
             idx, _t, _l = run.wait_for("probe 0 ", timeout=300)
             t_abort = time.time()
             subprocess.run([sys.executable, os.path.join(LAB_ROOT, "scripts", "canary-control.py"), "abort",
@@ -244,18 +246,19 @@ def abort_run(lab, builds, reports, interval):
             "abort_to_up_s": round(t_up - t_abort, 2) if t_up else None}
 
 
-def ramp_main(lab, builds, work, kinds):
+def ramp_main(lab, builds, work, kinds, abort_only=False):
     intervals = [int(x) for x in os.environ.get("RAMP_INTERVALS", "5,30").split(",") if x]
-    out = {"ramp": [], "shares": None, "abort": []}
-    for interval in intervals:
+    out = {"ramp": [], "shares": {"steps": []}, "abort": []}
+    for interval in ([] if abort_only else intervals):
         for kind in kinds:
             for steps in RAMP_STEPS:
                 time.sleep(rate_range(interval) + 5)     # no earlier breach in this window's rate range
                 out["ramp"].append(ramp_run(lab, builds, interval, kind, steps, work))
                 print(json.dumps(out["ramp"][-1], sort_keys=True))
-    time.sleep(rate_range(5) + 5)
-    out["shares"] = shares_run(lab, builds, work)
-    print(json.dumps(out["shares"], sort_keys=True))
+    if not abort_only:
+        time.sleep(rate_range(5) + 5)
+        out["shares"] = shares_run(lab, builds, work)
+        print(json.dumps(out["shares"], sort_keys=True))
     for interval in intervals:
         time.sleep(rate_range(interval) + 5)
         out["abort"].append(abort_run(lab, builds, work, interval))
@@ -274,7 +277,7 @@ def ramp_main(lab, builds, work, kinds):
     for r in out["abort"]:
         print("abort at %d s probes: red %.1f s after make canary-abort, canary UP on the old binary %s after"
               % (r["interval_s"], r["abort_to_red_s"], _s(r["abort_to_up_s"])))
-    path = os.path.join(RESULTS, "rollback-ramp.json")
+    path = os.path.join(RESULTS, "rollback-ramp%s.json" % ("-abort" if abort_only else ""))
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(out, fh, indent=1, sort_keys=True)
     print("results: %s" % path)
@@ -284,8 +287,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--intervals", default="5,30", help="SLI_PROBE_INTERVAL values, comma separated")
     parser.add_argument("--kinds", default="5xx,slow", help="ways the build turns bad: 5xx, slow")
-    parser.add_argument("--mode", default="all", choices=["flip", "ramp", "all"],
-                        help="flip: a build turning bad mid-window; ramp: CANARY_STEPS (#16); all: both")
+    parser.add_argument("--mode", default="all", choices=["flip", "ramp", "abort", "all"],
+                        help="flip: a build turning bad mid-window; ramp: CANARY_STEPS (#16); abort: only the "
+                             "ramp's make canary-abort runs; all: flip and ramp")
     a = parser.parse_args()
     intervals = [int(x) for x in a.intervals.split(",") if x]
     kinds = [k for k in a.kinds.split(",") if k]
@@ -300,14 +304,14 @@ def main():
     builds = {"v1.0.9": os.path.join(work, "veza-api-v1.0.9"), "v1.0.10": os.path.join(work, "veza-api-v1.0.10")}
     rows = []
     last_bad = 0.0
-    if a.mode in ("ramp", "all"):
+    if a.mode in ("ramp", "abort", "all"):
         try:
-            ramp_main(lab, builds, work, kinds)
+            ramp_main(lab, builds, work, kinds, abort_only=a.mode == "abort")
         finally:
             unwire_control(lab, lab.node(CANARY))
-            if a.mode == "ramp" and os.environ.get("VEZA_KEEP_LAB") != "1":
+            if a.mode != "all" and os.environ.get("VEZA_KEEP_LAB") != "1":
                 lab.down()
-        if a.mode == "ramp":
+        if a.mode != "all":
             return
     try:
         for interval in intervals:
