@@ -95,6 +95,16 @@ deploy-canary: bootstrap
 rollback: bootstrap
 	ansible-playbook -i $(INVENTORY) playbooks/rollback.yml
 
+# On-call controls of a running canary, from a second terminal (docs/runbooks/CANARY.md): a line in
+# <SLI_REPORT_DIR>/control-<run_id>.jsonl that the SLI gate reads at every probe.
+.PHONY: canary-abort canary-promote canary-hold
+canary-abort:
+	@python scripts/canary-control.py abort
+canary-promote:
+	@python scripts/canary-control.py promote
+canary-hold:
+	@python scripts/canary-control.py hold --seconds "$(SECONDS)"
+
 clean:
 	rm -rf .cache tests/output .pytest_cache
 

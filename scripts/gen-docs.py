@@ -54,6 +54,11 @@ def profile_default(key):
     """The canary role's default of a knob that reads ``default=canary_profile.<key>``: the value of
     the backend-api profile (CANARY_SERVICE unset), from the filter's one table."""
     import importlib.util  # pylint: disable=import-outside-toplevel
+    # the filter imports the collection's module_utils (ansible_collections.veza.infra...): the
+    # checkout's collection link, as `make bootstrap` makes it
+    links = os.path.join(ROOT, ".collections")
+    if links not in sys.path:
+        sys.path.insert(0, links)
     spec = importlib.util.spec_from_file_location("_veza_canary_filter", os.path.join(ROOT, "plugins", "filter", "canary.py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -156,7 +156,8 @@ class LoadGen:
     """Steady, bounded HTTP load with sticky and fresh clients; see the module docstring."""
 
     def __init__(self, url, rate=50.0, duration=30.0, clients=10, sticky_share=0.3,
-                 keepalive_share=0.5, timeout=5.0, ok_statuses=(200,), slow_s=1.0, pin_cookie=None, uris=None):
+                 keepalive_share=0.5, timeout=5.0, ok_statuses=(200,), slow_s=1.0, pin_cookie=None, uris=None,
+                 timeline=False):
         urls = [url] if isinstance(url, str) else list(url)
         if not urls:
             raise ValueError("url must be http://HOST:PORT/PATH or a list of them, got an empty list")
@@ -201,6 +202,11 @@ class LoadGen:
         self.per_uri = {}        # path: {"sent", "failed", "servers": [[t, server], ...] on change}
         self.per_target = {t[0]: {"sent": 0, "failed": 0} for t in self.targets}
         self.sent = 0
+        # timeline=True: every request as (wall-clock time sent, backend, ok, latency s, client kind),
+        # for the canary ramp's per-step shares (between(): counts in a wall-clock interval)
+        self.keep_timeline = bool(timeline)
+        self.timeline = []
+        self.wall_start = None
 
     # -- recording (called from client threads) --------------------------------------------
     def _record(self, client, t0, latency, status, error, backend, path=None):
@@ -212,6 +218,8 @@ class LoadGen:
             if backend:
                 self.per_backend[backend] += 1
             failed = error is not None or status not in self.ok_statuses
+            if self.keep_timeline:
+                self.timeline.append((self.wall_start + (t0 - self.t_start), backend, not failed, latency, client.kind()))
             if failed:
                 self.per_target[client.target[0]]["failed"] += 1
                 self.failures.append({"t": round(t0 - self.t_start, 3), "status": status, "error": error,
@@ -233,6 +241,7 @@ class LoadGen:
         if self._threads:
             raise RuntimeError("LoadGen already started")
         self.t_start = time.monotonic()
+        self.wall_start = time.time()
         self.t_end = self.t_start + self.duration
         interval = self.clients / self.rate
         n_sticky = int(round(self.clients * self.sticky_share))
@@ -264,6 +273,26 @@ class LoadGen:
 
     def run(self):
         return self.start().wait()
+
+    def between(self, t_from, t_to, kinds=None):
+        """With timeline=True: requests sent in [t_from, t_to) (wall-clock epoch seconds) as
+        ``{"sent", "per_backend", "failed", "failed_per_backend", "slow_per_backend"}``; ``kinds``
+        keeps only those client kinds (``sticky``/``fresh`` prefixes of ``per_client_kind``)."""
+        if not self.keep_timeline:
+            raise RuntimeError("LoadGen(timeline=True) is needed for between()")
+        with self._lock:
+            rows = [r for r in self.timeline if t_from <= r[0] < t_to
+                    and (kinds is None or any(r[4].startswith(k) for k in kinds))]
+        out = {"sent": len(rows), "per_backend": collections.Counter(), "failed": 0,
+               "failed_per_backend": collections.Counter(), "slow_per_backend": collections.Counter()}
+        for _t, backend, ok, latency, _kind in rows:
+            out["per_backend"][backend] += 1
+            if not ok:
+                out["failed"] += 1
+                out["failed_per_backend"][backend] += 1
+            if latency > self.slow_s:
+                out["slow_per_backend"][backend] += 1
+        return out
 
     def result(self):
         with self._lock:

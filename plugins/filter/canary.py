@@ -22,6 +22,8 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.utils.helpers import pct_to_int
 
+from ansible_collections.veza.infra.plugins.module_utils._ramp import DARK, RampError, fmt_share, ramp_plan
+
 MIB = 1048576
 
 # One batch size of PEER_SERIAL: a positive number of peers, or a percentage from 1% to 100%.
@@ -511,6 +513,39 @@ def stop_message(stop, rollback_peers, inventory="<inventory>"):
         why = "NOT rolled back (ROLLBACK_PEERS=never, the runbook)."
     return ("%s %s Upgraded nodes, newest first: %s; the peers not listed were not touched; the lock is released. "
             "To roll back: %s." % (head, why, ", ".join(order) or "none", command))
+def ramp_checks(knobs, health_path="/api/v1/health"):
+    """The traffic ramp's knobs (#16), checked, and the plan the gate loops over.
+
+    ``knobs``: ``steps`` (CANARY_STEPS), ``sli_window``, ``sli_probe_interval``, ``smoke_paths``
+    (CANARY_SMOKE_PATHS, comma separated; empty: ``health_path``), ``min_requests``
+    (CANARY_MIN_REQUESTS). Returns ``{"ok", "msg", "plan", "smoke_paths", "min_requests", "summary"}``;
+    ``plan``: one ``{index, share, label, window, dark}`` per step (``_ramp.ramp_plan``). Never raises
+    on a bad value: ``ok`` is false and ``msg`` names the knob."""
+    k = dict(knobs or {})
+    out = {"ok": True, "msg": "", "plan": [], "smoke_paths": [], "min_requests": 0, "summary": ""}
+    window = _number(k.get("sli_window"), int)
+    interval = _number(k.get("sli_probe_interval"), int)
+    if window is None or interval is None or window <= 0 or interval <= 0:
+        return dict(out, ok=False, msg="CANARY_STEPS: SLI_WINDOW and SLI_PROBE_INTERVAL must be positive whole "
+                                       "numbers of seconds first")
+    try:
+        plan = ramp_plan(k.get("steps"), window, interval)
+    except RampError as exc:
+        return dict(out, ok=False, msg=str(exc))
+    paths = path_list(k.get("smoke_paths")) or [to_text(health_path)]
+    bad = [p for p in paths if not p.startswith("/") or any(c.isspace() for c in p)]
+    if bad:
+        return dict(out, ok=False, msg="CANARY_SMOKE_PATHS: %s: each entry is a path starting with / (comma "
+                                       "separated, e.g. /api/v1/health,/api/v1/version)" % ", ".join(bad))
+    mreq = _number(k.get("min_requests"), int)
+    if mreq is None or not 0 <= mreq <= 10 ** 9:
+        return dict(out, ok=False, msg="CANARY_MIN_REQUESTS: a whole number >= 0 of requests the canary must "
+                                       "serve per probe at a step below 100 %% (0 = no minimum), got %r"
+                                       % (k.get("min_requests"),))
+    summary = ", ".join("%s%s" % (s["label"], "" if s["dark"] else " %% for %d s" % s["window"]) for s in plan)
+    return dict(out, plan=plan, smoke_paths=paths, min_requests=mreq, summary=summary,
+                dark=bool(plan and plan[0]["share"] == 0 and plan[0]["label"] == DARK),
+                first_share=plan[0]["share"], labels=[fmt_share(s["share"]) if not s["dark"] else DARK for s in plan])
 
 
 class FilterModule:
@@ -537,4 +572,5 @@ class FilterModule:
             "canary_rollout_checks": rollout_checks,
             "canary_watch_sets": watch_sets,
             "canary_stop_message": stop_message,
+            "canary_ramp_checks": ramp_checks,
         }

@@ -40,6 +40,7 @@ from ansible_collections.veza.infra.plugins.module_utils._haproxy import (
     weight_command,
     weight_refusal,
 )
+from ansible_collections.veza.infra.plugins.module_utils._ramp import RampError, fmt_share, pool_share, share_weight
 
 DIFF_KEYS = ("admin_state", "weight", "health_check", "agent_check")
 REPORT_KEYS = ("admin_state", "forced_admin_state", "admin_flags", "operational_state", "status", "scur",
@@ -88,6 +89,16 @@ def check_params(p, raw=None):
             check_seconds(p.get(field), field, minimum=minimum, maximum=maximum, strict=strict)
         except HAProxyRuntimeError as exc:
             problems.append(exc.message)
+    share = p.get("share")
+    if share is not None:
+        if isinstance(raw.get("share"), bool) or not isinstance(share, (int, float)) or not 0 <= share <= 100:
+            problems.append("share must be a traffic share from 0 to 100 percent, got %r" % (raw.get("share", share),))
+        elif p.get("weight") is not None:
+            problems.append("share and weight are mutually exclusive: share computes the weight from the peers' "
+                            "weights; give one of them")
+        elif p.get("state") != "ready":
+            problems.append("share only applies to state=ready (got state=%s): a drained or maintenance server "
+                            "takes no balanced traffic" % p.get("state"))
     if problems:
         return problems
     if p.get("state") not in ("ready", "drain", "maint"):
@@ -327,10 +338,13 @@ class ServerStateTask:
                           "server line or leave %s unset" % (toggle, backend, server, toggle,
                                                              "check" if toggle == "health" else "agent-check",
                                                              toggle), before=report(before))
-        cmds, escalate, predicted = plan(before, p["state"], p["weight"], p["health"], p["agent"],
+        weight = p["weight"]
+        if p.get("share") is not None:
+            weight = self.share_to_weight(before)
+        cmds, escalate, predicted = plan(before, p["state"], weight, p["health"], p["agent"],
                                          p["drain_then_maint"])
-        if p["weight"] is not None and any(c.method == "set_weight" for c in cmds):
-            refusal = weight_refusal(before.get("algo"), p["weight"], before["initial_weight"])
+        if weight is not None and any(c.method == "set_weight" for c in cmds):
+            refusal = weight_refusal(before.get("algo"), weight, before["initial_weight"])
             if refusal:
                 self.fail("%s/%s: HAProxy would refuse the weight: %s; nothing was changed (use weight 0%% or "
                           "100%%, or a dynamic balance algorithm)" % (backend, server, refusal),
@@ -371,6 +385,27 @@ class ServerStateTask:
         if self.module._diff:
             self.result["diff"] = dict(before=diff_view(before), after=diff_view(after))
         self.module.exit_json(**self.result)
+
+    def share_to_weight(self, before):
+        """The weight of ``share`` (``_ramp.share_weight``) against the other servers in rotation: ready,
+        not DOWN, user weight above 0. Records RV(share); fails (nothing sent) when it cannot be had."""
+        p = self.p
+        peers = [v for v in self.rt.servers(p["backend"])
+                 if v["server"] != p["server"] and v["admin_state"] == "ready"
+                 and v["operational_state"] in ("UP", "STARTING", "STOPPING") and (v["weight"] or 0) > 0]
+        weights = [v["weight"] for v in peers]
+        try:
+            weight = share_weight(p["share"], weights, before["initial_weight"])
+        except RampError as exc:
+            self.fail("%s/%s: %s; nothing was changed" % (p["backend"], p["server"], exc), before=report(before))
+        got = 100.0 if p["share"] == 100 and not weights else pool_share(weight, weights)
+        self.result["share"] = {"target": p["share"], "weight": weight, "peers": [v["server"] for v in peers],
+                                "peers_weight": sum(weights), "effective": round(got, 2)}
+        if abs(got - p["share"]) > 1:
+            self.module.warn("%s/%s: share %s%% is %s%% at the nearest weight %d against the peers' %d"
+                             % (p["backend"], p["server"], fmt_share(p["share"]), fmt_share(round(got, 2)), weight,
+                                sum(weights)))
+        return "100%" if p["share"] == 100 else str(weight)
 
     def kill_sessions(self, view):
         n = sessions(view)

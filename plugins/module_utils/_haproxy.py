@@ -573,6 +573,17 @@ class HAProxyRuntime:
                 return dict(merge_server(row, stat_row), algo=algo)
         raise HAProxyNotFound("server", server, names, self.address, backend=backend)
 
+    def servers(self, backend):
+        """The merged state of every server of ``backend`` (configuration order): what the ramp's
+        share arithmetic weighs a server against (``_ramp.share_weight``)."""
+        check_name(backend, "backend")
+        stat = self.show_stat()
+        if backend not in self.backends(stat):
+            raise HAProxyNotFound("backend", backend, self.backends(stat), self.address)
+        rows = dict((r["svname"], r) for r in stat
+                    if r.get("pxname") == backend and r.get("svname") not in ("BACKEND", "FRONTEND"))
+        return [merge_server(row, rows.get(row["srv_name"])) for row in self.servers_state(backend)]
+
     def backend_algo(self, backend, stat=None):
         """The ``balance`` algorithm of a backend as ``show stat`` names it (``roundrobin``, ``source``,
         ``static-rr``, ...); None when HAProxy does not say."""

@@ -153,8 +153,11 @@ class WatchPolicy:
     """
 
     def __init__(self, slis, on_no_data="fail", no_data_limit=2, error_limit=3, failure_limit=0,
-                 min_good_ratio=0.5, relative=None):
+                 min_good_ratio=0.5, relative=None, min_canary_requests=0):
         self.slis = slis
+        # absolute gate: fewer canary requests per probe than this is a no_data probe (a ramp step's
+        # low share, #16); 0 = no minimum
+        self.min_canary_requests = min_canary_requests
         self.relative = relative
         # seconds the window is extended by held inconclusive probes (on_inconclusive=hold)
         self.extension = 0.0
@@ -197,6 +200,19 @@ class WatchPolicy:
                 failed.append((sli, res))
             elif status in ("empty", "nan"):
                 nodata.append((sli, status))
+        counted = None
+        if requests is not None and self.min_canary_requests:
+            res = requests.get("canary") or PromResult.error("no result", "internal")
+            if res.kind == "error":
+                errors["requests"] = res.text
+                failed.append(({"name": "requests", "query": "(request count)"}, res))
+            elif res.kind != "ok":
+                nodata.append(({"name": "requests"}, "nan" if res.kind == "nan" else "empty"))
+            else:
+                counted = json_value(max(res.values))
+                if not max(res.values) >= self.min_canary_requests:
+                    nodata.append(({"name": "requests: %s < min_canary_requests %s" % (
+                        fmt_value(max(res.values)), self.min_canary_requests)}, "few"))
         if breaches:
             status = "red"
         elif failed:
@@ -207,6 +223,8 @@ class WatchPolicy:
             status = "green"
         probe = {"index": len(self.probes), "time": iso_time(epoch), "elapsed": round(elapsed, 3),
                  "status": status, "values": values, "sli_status": statuses, "errors": errors}
+        if requests is not None and self.min_canary_requests:
+            probe["requests"] = {"canary": counted}
         self.probes.append(probe)
         when = "at %s (probe %d, %.1fs into the window)" % (probe["time"], probe["index"], elapsed)
         if breaches:
@@ -227,8 +245,8 @@ class WatchPolicy:
             return probe
         self.consecutive_errors = 0
         if nodata:
-            self._on_no_data(", ".join("%s returned %s" % (s["name"], "NaN" if k == "nan" else "an empty vector")
-                                       for s, k in nodata), when)
+            self._on_no_data(", ".join(s["name"] if k == "few" else "%s returned %s" % (
+                s["name"], "NaN" if k == "nan" else "an empty vector") for s, k in nodata), when)
             return probe
         self.consecutive_no_data = 0
         return probe
@@ -338,6 +356,16 @@ class WatchPolicy:
             elif policy == "hold":
                 self.extension = min(float(rel["hold_limit"]), self.extension + rel["interval"])
         return probe
+
+    def apply_control(self, control, text):
+        """An on-call control (#16) read at this probe: abort is red now, promote ends the window green
+        now (unless this probe already decided it); hold is the caller's (it extends the window)."""
+        if control["action"] == "abort" and self.verdict != "red":
+            self._decide("red", "aborted by the on-call: %s (make canary-abort)" % text)
+        elif control["action"] == "promote" and not self.decided:
+            self._decide("green", "promoted by the on-call: %s (make canary-promote), after %d probe(s): %s"
+                         % (text, len(self.probes), ", ".join("%d %s" % (n, k) for k, n in sorted(
+                             self.counts().items()) if n) or "none"))
 
     def _limit_text(self):
         if not self.failure_limit:

@@ -39,7 +39,11 @@ def probe_line(probe, slis, window):
     if base is not None:
         req = probe.get("requests") or {}
         parts.append("req %s/%s" % (fmt_value(req.get("canary")), fmt_value(req.get("baseline"))))
+    if base is None and (probe.get("requests") or {}).get("canary") is not None:
+        parts.append("req %s" % fmt_value(probe["requests"]["canary"]))
     parts.append(probe["status"].upper())
+    if probe.get("control"):
+        parts.append("CONTROL " + "; ".join(probe["control"]))
     notes = ["%s: %s" % (n, r["text"]) for n, r in sorted((probe.get("relative") or {}).items()) if r.get("text")]
     if notes:
         parts.append("(" + "; ".join(notes) + ")")

@@ -27,6 +27,7 @@ from ansible_collections.veza.infra.plugins.module_utils._prom_client import (
     connection_argument_spec,
     validate_connection,
 )
+from ansible_collections.veza.infra.plugins.module_utils._release_control import ControlReader, describe
 from ansible_collections.veza.infra.plugins.module_utils._sli_policy import INCONCLUSIVE_POLICIES, WatchPolicy
 from ansible_collections.veza.infra.plugins.module_utils._sli_report import report_paths, write_report
 
@@ -76,6 +77,11 @@ def argument_spec():
         min_requests=dict(type="int", default=50),
         on_inconclusive=dict(type="str", default="hold", choices=["hold", "rollback", "ignore"]),
         hold_limit=dict(type="int", default=600),
+        # the traffic ramp and on-call controls (#16)
+        min_canary_requests=dict(type="int", default=0),
+        control_file=dict(type="path"),
+        control_run_id=dict(type="str"),
+        control_since=dict(type="float"),
     )
     return spec
 
@@ -267,6 +273,13 @@ def validate_params(params):
             "above 0 and at most 1 (0.5 = half), got %r" % ratio)
     if p.get("report_path"):
         check_report_path(p["report_path"])
+    mcr = p.get("min_canary_requests", 0)
+    if isinstance(mcr, bool) or not isinstance(mcr, int) or not 0 <= mcr <= 10 ** 9:
+        raise PromSliConfigError("min_canary_requests: a whole number >= 0 of requests the canary must serve per "
+                                 "probe (0 = no minimum), got %r" % (mcr,))
+    if p.get("control_file") and not p.get("control_run_id"):
+        raise PromSliConfigError("control_run_id: required with control_file (the run whose controls apply; a "
+                                 "control of another run is ignored)")
     if p.get("slis"):
         slis = validate_slis(p["slis"])
     else:
@@ -276,7 +289,8 @@ def validate_params(params):
     if rel is not None:
         rel["requests"] = {"canary": requests_query(p["histogram"], selector, rate_range),
                            "baseline": requests_query(p["histogram"], rel["selector"], rate_range)}
-    return {"slis": slis, "rate_range": rate_range, "selector": selector, "relative": rel}
+    return {"slis": slis, "rate_range": rate_range, "selector": selector, "relative": rel,
+            "canary_requests": requests_query(p["histogram"], selector, rate_range) if mcr else None}
 
 
 def check_report_path(report_path):
@@ -342,7 +356,7 @@ def preflight(client, slis):
 
 def run_watch(client, slis, window, interval, on_no_data="fail", no_data_limit=2, error_limit=3,
               on_probe=None, clock=time.monotonic, sleep=time.sleep, wallclock=time.time, failure_limit=0,
-              min_good_ratio=0.5, relative=None):
+              min_good_ratio=0.5, relative=None, min_canary_requests=0, canary_requests=None, control=None):
     """Preflight, then probe at t = 0, interval, 2*interval, ... <= window until decided.
 
     With ``relative`` (from ``validate_relative``), every probe also queries the baseline's SLIs and
@@ -356,7 +370,9 @@ def run_watch(client, slis, window, interval, on_no_data="fail", no_data_limit=2
     if relative is not None:
         warnings += preflight(client, [dict(s, name="baseline/" + s["name"]) for s in relative["baseline_slis"]])
     policy = WatchPolicy(slis, on_no_data, no_data_limit, error_limit, failure_limit, min_good_ratio,
-                         relative=relative)
+                         relative=relative, min_canary_requests=min_canary_requests if canary_requests else 0)
+    controls = []     # on-call controls applied (#16): what, who, when, at which probe
+    held = 0.0        # seconds added by canary-hold
     start = clock()
     k = 0
     while True:
@@ -368,11 +384,22 @@ def run_watch(client, slis, window, interval, on_no_data="fail", no_data_limit=2
         epoch = wallclock()
         results = dict((sli["name"], client.query(sli["query"])) for sli in slis)
         if relative is None:
-            probe = policy.observe(results, epoch, elapsed)
+            counts = {"canary": client.query(canary_requests)} if canary_requests else None
+            probe = policy.observe(results, epoch, elapsed, requests=counts)
         else:
             baseline = dict((sli["name"], client.query(sli["query"])) for sli in relative["baseline_slis"])
             counts = dict((side, client.query(q)) for side, q in relative["requests"].items())
             probe = policy.observe(results, epoch, elapsed, baseline=baseline, requests=counts)
+        if control is not None:
+            new, notes = control.poll()
+            warnings.extend(notes)
+            for item in new:
+                text = describe(item)
+                if item["action"] == "hold":
+                    held += item["seconds"]
+                policy.apply_control(item, text)
+                controls.append(dict(item, text=text, probe=probe["index"], elapsed=probe["elapsed"]))
+                probe.setdefault("control", []).append(text)
         if on_probe is not None:
             on_probe(probe)
         if policy.decided:
@@ -380,7 +407,7 @@ def run_watch(client, slis, window, interval, on_no_data="fail", no_data_limit=2
         # next slot on the schedule; slots missed by a slow probe are skipped, not bunched up
         after = clock() - start
         k = max(k + 1, int(math.ceil(after / interval)) if interval else k + 1)
-        if k * interval > window + policy.extension + 1e-9:
+        if k * interval > window + policy.extension + held + 1e-9:
             break
     duration = clock() - start
     policy.finish(duration)
@@ -396,6 +423,10 @@ def run_watch(client, slis, window, interval, on_no_data="fail", no_data_limit=2
         "slis": [dict(s) for s in slis],
         "warnings": warnings,
     }
+    if control is not None:
+        out["controls"] = controls
+        out["held"] = held
+        out["control_until"] = round(wallclock(), 3)
     if relative is not None:
         out["baseline"] = {
             "selector": relative["selector"], "slis": [dict(s) for s in relative["baseline_slis"]],
@@ -404,6 +435,15 @@ def run_watch(client, slis, window, interval, on_no_data="fail", no_data_limit=2
             "min_requests": relative["min_requests"], "on_inconclusive": relative["on_inconclusive"],
             "hold_limit": relative["hold_limit"], "extension": policy.extension, "fleet": policy.fleet}
     return out
+
+
+def control_reader(params, wallclock=time.time):
+    """The on-call control file's reader (``_release_control``), None without ``control_file``."""
+    if not params.get("control_file"):
+        return None
+    since = params.get("control_since")
+    return ControlReader(params["control_file"], params["control_run_id"],
+                         wallclock() if since is None else since)
 
 
 def execute(params, on_probe=None, on_start=None, client=None, clock=time.monotonic, sleep=time.sleep,
@@ -423,7 +463,9 @@ def execute(params, on_probe=None, on_start=None, client=None, clock=time.monoto
                        on_no_data=params["on_no_data"], no_data_limit=params["no_data_limit"],
                        error_limit=params["error_limit"], on_probe=on_probe, clock=clock, sleep=sleep,
                        wallclock=wallclock, failure_limit=params.get("failure_limit") or 0,
-                       min_good_ratio=params.get("min_good_ratio", 0.5), relative=cfg.get("relative"))
+                       min_good_ratio=params.get("min_good_ratio", 0.5), relative=cfg.get("relative"),
+                       min_canary_requests=params.get("min_canary_requests") or 0,
+                       canary_requests=cfg.get("canary_requests"), control=control_reader(params, wallclock))
     result["url"] = params["url"]
     result["rate_range"] = cfg["rate_range"]
     if params.get("report_path"):

@@ -56,6 +56,19 @@ options:
         refusal is reported as it is, saying whether anything was changed. C(balance first) takes any weight.
       - Compared with the server's current user weight for idempotence.
     type: str
+  share:
+    description:
+      - Percent (V(0) to V(100)) of the backend's new sessions this server should take; the module sets the
+        weight that gives it, against the user weights of the other servers in rotation (ready, not DOWN,
+        weight above 0) - C(w = share x peers / (100 - share)), rounded, from 1 to 256. V(100) sets the
+        configured weight (V(100%)), V(0) weight 0 (no balanced traffic; cookie clients and C(use-server)
+        rules still reach it). The canary's traffic ramp (C(CANARY_STEPS)) uses it.
+      - Needs O(state=ready); mutually exclusive with O(weight). Fails before sending anything when no
+        other server is in rotation or their weights are too small to express the share (give the servers
+        a larger configured weight, e.g. C(weight 100)). RV(share) reports the weight and the share it gives.
+      - Clients with a persistence cookie stay on their server whatever its weight.
+    type: float
+    version_added: 0.2.0
   health:
     description:
       - V(true) enables, V(false) disables the server's health checks; unset leaves them alone.
@@ -196,6 +209,14 @@ EXAMPLES = r"""
     weight: 50%
     socket: 127.0.0.1:9100
 
+- name: 5 % of the pool's new sessions (the weight is computed from the other servers' weights)
+  veza.infra.haproxy_server_state:
+    backend: api_pool
+    server: backend-api-2
+    state: ready
+    share: 5
+    wait: false
+
 - name: Same socket for every veza.infra task of a play
   module_defaults:
     group/veza.infra.veza:
@@ -298,6 +319,32 @@ sessions_killed:
   returned: always
   type: int
   sample: 0
+share:
+  description: With O(share), what the arithmetic gave.
+  returned: when O(share) is set
+  type: dict
+  contains:
+    target:
+      description: The share asked for, in percent.
+      type: float
+      sample: 5.0
+    weight:
+      description: The user weight set for it (the configured weight for V(100)).
+      type: int
+      sample: 5
+    peers:
+      description: The servers weighed against (ready, not DOWN, weight above 0).
+      type: list
+      elements: str
+      sample: [backend-api-1]
+    peers_weight:
+      description: Sum of their user weights.
+      type: int
+      sample: 100
+    effective:
+      description: The share that weight gives, in percent (C(weight / (weight + peers_weight))).
+      type: float
+      sample: 4.76
 sessions_left:
   description: Sessions (C(scur) + C(qcur)) left when the drain wait timed out.
   returned: on drain timeout (failure)
@@ -332,6 +379,7 @@ def main():
         server=dict(type="str", required=True, aliases=["node", "host"]),
         state=dict(type="str", required=True, choices=["ready", "drain", "maint"]),
         weight=dict(type="str"),
+        share=dict(type="float"),
         health=dict(type="bool"),
         agent=dict(type="bool"),
         wait=dict(type="bool", default=True),

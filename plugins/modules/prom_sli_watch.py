@@ -236,6 +236,35 @@ options:
     type: int
     default: 600
     version_added: 0.1.0
+  min_canary_requests:
+    description:
+      - Absolute gate. Requests the canary (O(selector)) must have served over the rate range of a probe
+        (C(increase) of the histogram's C(_count)); fewer make the probe V(no_data), never green, and
+        O(on_no_data) / O(no_data_limit) decide. The canary's traffic ramp sets it at its low-share steps
+        (C(CANARY_MIN_REQUESTS)). V(0), the default, turns the minimum off (no extra query).
+    type: int
+    default: 0
+    version_added: 0.2.0
+  control_file:
+    description:
+      - On-call controls (C(make canary-abort), C(canary-promote), C(canary-hold SECONDS=...)), a JSON-lines
+        file on the controller read at every probe. C(abort) makes the verdict red at once, C(promote) ends
+        the window green at once, C(hold) extends it by C(seconds). The live line shows the control; RV(controls)
+        says who decided and when.
+      - Only controls of O(control_run_id) written from O(control_since) on apply, each once; lines that do not
+        parse, unknown actions and other runs' controls are skipped with a warning. A missing file is no control.
+    type: path
+    version_added: 0.2.0
+  control_run_id:
+    description: The run whose controls apply (required with O(control_file)).
+    type: str
+    version_added: 0.2.0
+  control_since:
+    description:
+      - Epoch seconds from which controls apply (the end of the previous ramp step, RV(control_until)). Unset,
+        the start of this window.
+    type: float
+    version_added: 0.2.0
 extends_documentation_fragment:
   - veza.infra._prometheus
   - ansible.builtin.action_common_attributes
@@ -393,6 +422,24 @@ baseline:
   returned: when O(baseline_selector) or O(baseline_instances) is set
   type: dict
   version_added: 0.1.0
+controls:
+  description:
+    - On-call controls applied, in order, each with C(action), C(seconds) (hold), C(user), C(uid), C(time)
+      (epoch), C(text) (what, who, when), and the C(probe) and C(elapsed) at which it applied.
+  returned: when O(control_file) is set
+  type: list
+  elements: dict
+  version_added: 0.2.0
+held:
+  description: Seconds the window was extended by C(hold) controls.
+  returned: when O(control_file) is set
+  type: float
+  version_added: 0.2.0
+control_until:
+  description: Epoch seconds when the window ended; the next step's O(control_since).
+  returned: when O(control_file) is set
+  type: float
+  version_added: 0.2.0
 counts:
   description: Number of probes per status (with a baseline, C(inconclusive) too).
   returned: always

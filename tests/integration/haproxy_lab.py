@@ -8,9 +8,10 @@ dir, on free loopback ports, in front of real HTTP backends (``http.server`` thr
 
 * admin sockets: unix ``<dir>/admin.sock`` and TCP ``ipv4@127.0.0.1:<port>`` (``level admin``),
   plus a ``level user`` unix socket ``<dir>/user.sock``;
-* ``backend api_pool``: servers ``s1``, ``s2`` (one backend thread each), ``roundrobin``,
+* ``backend api_pool``: servers ``s1``, ``s2`` (one backend thread each, weight 100), ``roundrobin``,
   ``cookie SERVERID insert indirect nocache``, ``option redispatch``, HTTP health checks on
-  ``/health`` every 200 ms (fall 2, rise 1);
+  ``/health`` every 200 ms (fall 2, rise 1); the dark-step rules of roles/haproxy
+  (``use-server <s> if { req.hdr(X-Veza-Canary) -m str 1 } { srv_uweight(api_pool/<s>) eq 0 }``);
 * ``backend nocheck_pool``: server ``n1`` without health checks;
 * ``backend static_pool``: server ``st1`` with a static algorithm (``balance source``); ``srr_pool``
   (``r1``, ``balance static-rr``) and ``first_pool`` (``f1``, ``balance first``), weight 10 each.
@@ -160,6 +161,10 @@ backend api_pool
     cookie SERVERID insert indirect nocache
     option httpchk GET /health
     default-server check inter 200ms fall 2 rise 1 weight 100
+    http-request set-var(txn.veza_canary) req.hdr(X-Veza-Canary)
+    http-response set-header X-Veza-Served-By %[srv_name] if {{ var(txn.veza_canary) -m str 1 }}
+    use-server s1 if {{ req.hdr(X-Veza-Canary) -m str 1 }} {{ srv_uweight(api_pool/s1) eq 0 }}
+    use-server s2 if {{ req.hdr(X-Veza-Canary) -m str 1 }} {{ srv_uweight(api_pool/s2) eq 0 }}
     server s1 127.0.0.1:{s1} cookie s1
     server s2 127.0.0.1:{s2} cookie s2
 
@@ -284,11 +289,11 @@ class HAProxyLab:
             time.sleep(0.05)
         raise RuntimeError("lab servers not UP after reset")
 
-    def get(self, path="/", cookie=None, timeout=10.0):
+    def get(self, path="/", cookie=None, timeout=10.0, headers=None):
         """One request through the frontend; returns (status, server that answered or None)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.fe_port, timeout=timeout)
         try:
-            headers = {"Cookie": "SERVERID=%s" % cookie} if cookie else {}
+            headers = dict(headers or {}, **({"Cookie": "SERVERID=%s" % cookie} if cookie else {}))
             conn.request("GET", path, headers=headers)
             resp = conn.getresponse()
             resp.read()

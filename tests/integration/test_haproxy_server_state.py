@@ -4,6 +4,7 @@
 """veza.infra.haproxy_server_state run through ``ansible`` against a real HAProxy 2.6 on loopback."""
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import tempfile
@@ -363,3 +364,43 @@ def test_check_mode_lists_shutdown_sessions_like_the_real_run(lab, run_module): 
     assert real["commands"] == predicted["commands"], (real, held.result)
     assert real["after"]["status"] == predicted["after"]["status"]
     assert real["after"]["admin_flags"] == predicted["after"]["admin_flags"]
+
+
+# -- share and the dark step (the canary's traffic ramp, #16) ----------------------------------------
+def test_share_sets_the_weight_from_the_peers_weight(lab, run_module):  # noqa: F811
+    res = run_module(args(lab, server="s2", state="ready", share=5, wait=False))
+    assert not res.get("failed"), res
+    assert res["share"] == {"target": 5.0, "weight": 5, "peers": ["s1"], "peers_weight": 100, "effective": 4.76}
+    assert lab.stat_row(BE, "s2")["uweight"] == 5
+    assert run_module(args(lab, server="s2", state="ready", share=5, wait=False))["changed"] is False
+    res = run_module(args(lab, server="s2", state="ready", share=100, wait=False))
+    assert res["changed"] is True and lab.stat_row(BE, "s2")["uweight"] == 100
+
+
+def test_share_with_the_only_peer_in_maint_fails_before_sending(lab, run_module):  # noqa: F811
+    lab.rt.set_server_state(BE, "s1", "maint")
+    res = run_module(args(lab, server="s2", state="ready", share=5, wait=False))
+    assert res.get("failed") and "no other server" in res["msg"] and res["commands"] == []
+    assert lab.stat_row(BE, "s2")["uweight"] == 100
+
+
+def test_dark_step_weight_0_takes_only_header_requests_on_haproxy_26(lab, run_module):  # noqa: F811
+    """share=0 (the dark step): the server stays UP, takes no balanced request, but the use-server rule of
+    roles/haproxy sends it every request with X-Veza-Canary: 1; a cookie client pinned to it stays on it
+    (nothing moves a pinned client), and a header request does not pin its client (no Set-Cookie)."""
+    res = run_module(args(lab, server="s2", state="ready", share=0))   # wait=true: still fully UP at weight 0
+    assert not res.get("failed") and res["after"]["weight"] == 0 and res["after"]["status"] == "UP", res
+    assert {lab.get("/")[1] for _i in range(10)} == {"s1"}
+    assert {lab.get("/", headers={"X-Veza-Canary": "1"})[1] for _i in range(10)} == {"s2"}
+    assert {lab.get("/", headers={"X-Veza-Canary": "0"})[1] for _i in range(4)} == {"s1"}
+    assert {lab.get("/", cookie="s2")[1] for _i in range(4)} == {"s2"}
+    conn = http.client.HTTPConnection("127.0.0.1", lab.fe_port, timeout=5)
+    conn.request("GET", "/", headers={"X-Veza-Canary": "1"})
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    assert resp.getheader("X-Served-By") == "s2" and resp.getheader("Set-Cookie") is None
+    assert resp.getheader("X-Veza-Served-By") == "s2"     # what the dark step's smoke check reads
+    # at its normal weight the header no longer selects it: plain round robin
+    run_module(args(lab, server="s2", state="ready", share=100, wait=False))
+    assert {lab.get("/", headers={"X-Veza-Canary": "1"})[1] for _i in range(10)} == {"s1", "s2"}

@@ -122,6 +122,18 @@ def test_lab_groups_become_servers(tmp_path):
     assert "ssl" not in cfg
 
 
+def test_dark_step_rules_and_weights_rendered_and_valid(tmp_path):
+    """The canary's dark step (#16): one use-server rule per api_pool server (the same text as
+    tests/integration/haproxy_lab.py, whose real HAProxy 2.6 shows it routes), weight 100 on the
+    server lines; `haproxy -c` (the template's validate) accepts it; an empty header renders none."""
+    cfg = render(tmp_path)
+    for n in ("backend-api-1", "backend-api-2"):
+        assert ("use-server %s if { req.hdr(X-Veza-Canary) -m str 1 } { srv_uweight(api_pool/%s) eq 0 }" % (n, n)) in cfg
+        assert "cookie %s weight 100" % n in cfg
+    assert "http-response set-header X-Veza-Served-By %[srv_name] if { var(txn.veza_canary) -m str 1 }" in cfg
+    assert "use-server" not in render(tmp_path, {"haproxy_canary_header": ""})
+
+
 def test_fallback_when_group_missing(tmp_path):
     inventory = "all:\n  children:\n    haproxy:\n      hosts:\n        lb: {ansible_connection: local}\n"
     cfg = render(tmp_path, {"haproxy_stream_server_fallback": [{"name": "s1", "address": "127.0.0.21", "port": 9000}]},

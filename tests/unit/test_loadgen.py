@@ -8,6 +8,7 @@ Runs against a tiny local HTTP server on a free loopback port (no lab needed).
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -143,3 +144,17 @@ def test_several_targets_share_the_clients_and_are_counted_apart(server):
     assert {f["target"] for f in res["failures"]} == {dead}
     with pytest.raises(ValueError, match="empty list"):
         LoadGen([])
+def test_timeline_counts_between_wall_clock_times(server):
+    gen = LoadGen(server + "/ok", rate=100, duration=0.6, clients=4, sticky_share=0.5, timeline=True)
+    t0 = time.time()
+    res = gen.run()
+    t1 = time.time()
+    whole = gen.between(t0 - 1, t1 + 1)
+    assert whole["sent"] == res["sent"] > 20 and sum(whole["per_backend"].values()) == sum(res["per_backend"].values())
+    assert whole["failed"] == res["failed"]
+    half = gen.between(t0 - 1, gen.wall_start + 0.3)
+    assert 0 < half["sent"] < whole["sent"]
+    assert gen.between(t0 - 1, t1 + 1, kinds=("sticky",))["sent"] + gen.between(
+        t0 - 1, t1 + 1, kinds=("fresh",))["sent"] == whole["sent"]
+    with pytest.raises(RuntimeError):
+        LoadGen(server + "/ok").between(0, 1)

@@ -573,3 +573,28 @@ def test_stop_message_on_red_says_what_was_rolled_back():
 def test_stop_message_inconclusive_or_error_is_never_rolled_back(verdict, needle):
     msg = cf.stop_message({"kind": "background", "verdict": verdict, "reason": "r", "upgraded": ["b2"]}, "on_red")
     assert "NOT rolled back" in msg and needle in msg and "ROLLBACK_NODES=b2 " in msg
+# -- canary_ramp_checks (#16) ------------------------------------------------------------------------
+def test_ramp_checks_plan_and_defaults():
+    out = cf.ramp_checks({"steps": "dark,5,100", "sli_window": "60", "sli_probe_interval": "3",
+                          "smoke_paths": "", "min_requests": "20"}, "/api/v1/health")
+    assert out["ok"] and out["smoke_paths"] == ["/api/v1/health"] and out["min_requests"] == 20
+    assert [(s["label"], s["window"]) for s in out["plan"]] == [("dark", 0), ("5", 30), ("100", 30)]
+    assert out["summary"] == "dark, 5 % for 30 s, 100 % for 30 s" and out["dark"] is True
+    one = cf.ramp_checks({"steps": "100", "sli_window": 3600, "sli_probe_interval": 30,
+                          "smoke_paths": "/a, /b", "min_requests": 0})
+    assert one["plan"] == [{"index": 0, "share": 100.0, "label": "100", "window": 3600, "dark": False}]
+    assert one["smoke_paths"] == ["/a", "/b"] and one["dark"] is False
+
+
+@pytest.mark.parametrize("knobs, needle", [
+    ({"steps": "5,25"}, "CANARY_STEPS"),
+    ({"steps": "5,100", "sli_window": 20, "sli_probe_interval": 10}, "SLI_WINDOW=20"),
+    ({"smoke_paths": "api/health"}, "CANARY_SMOKE_PATHS"),
+    ({"min_requests": "-1"}, "CANARY_MIN_REQUESTS"),
+    ({"min_requests": "many"}, "CANARY_MIN_REQUESTS"),
+    ({"sli_window": "x"}, "SLI_WINDOW"),
+])
+def test_ramp_checks_refuse_naming_the_knob(knobs, needle):
+    base = {"steps": "5,100", "sli_window": 600, "sli_probe_interval": 30, "smoke_paths": "", "min_requests": 20}
+    out = cf.ramp_checks(dict(base, **knobs))
+    assert not out["ok"] and needle in out["msg"]

@@ -482,3 +482,65 @@ def test_check_mode_predicts_status_and_flags(before, wanted, status, flags):
                  admin_flags={"ready": [], "drain": ["FDRAIN"], "maint": ["FMAINT"]}[before])
     out = run_task(FakeModule(check_mode=True, state=wanted), RecordingRuntime([start]))
     assert (out.result["after"]["status"], out.result["after"]["admin_flags"]) == (status, flags)
+
+
+# -- share (the canary's traffic ramp, #16) --------------------------------------------------------
+class PoolRuntime(RecordingRuntime):
+    """RecordingRuntime with the backend's other servers (``servers()``) for the share arithmetic."""
+
+    def __init__(self, views, peers):
+        super().__init__(views)
+        self.peers = peers
+
+    def servers(self, backend):
+        return [self.server(backend, "s2")] + list(self.peers)
+
+
+def peer(name, weight=100, admin="ready", op="UP"):
+    return dict(view(admin, weight=weight), server=name, operational_state=op)
+
+
+@pytest.mark.parametrize("share, cmds, weight, effective", [
+    (5, ["set weight api_pool/s2 5"], 5, 4.76),
+    (0, ["set weight api_pool/s2 0"], 0, 0.0),
+    (100, [], 100, 50.0),                                # already at its configured weight
+])
+def test_share_sets_the_weight_against_peers_in_rotation(share, cmds, weight, effective):
+    peers = [peer("s1"), peer("s3", admin="maint"), peer("s4", op="DOWN"), peer("s5", weight=0)]
+    rt = PoolRuntime([view("ready")], peers)
+    out = run_task(FakeModule(state="ready", share=share, wait=False), rt)
+    assert not out.failed, out.result
+    assert rt.sent == cmds
+    assert out.result["share"]["weight"] == weight and out.result["share"]["peers"] == ["s1"]
+    assert out.result["share"]["peers_weight"] == 100 and out.result["share"]["effective"] == effective
+
+
+def test_share_100_restores_the_configured_weight_after_a_step():
+    rt = PoolRuntime([view("ready", weight=5)], [peer("s1")])
+    out = run_task(FakeModule(state="ready", share=100, wait=False), rt)
+    assert rt.sent == ["set weight api_pool/s2 100%"] and out.result["changed"]
+
+
+def test_share_check_mode_predicts_and_sends_nothing():
+    rt = PoolRuntime([view("ready")], [peer("s1")])
+    out = run_task(FakeModule(check_mode=True, state="ready", share=5, wait=False), rt)
+    assert rt.sent == [] and out.result["commands"] == ["set weight api_pool/s2 5"]
+    assert out.result["after"]["weight"] == 5
+
+
+def test_share_without_peers_in_rotation_fails_before_sending():
+    rt = PoolRuntime([view("ready")], [peer("s1", admin="maint")])
+    out = run_task(FakeModule(state="ready", share=5, wait=False), rt)
+    assert out.failed and rt.sent == []
+    assert "no other server" in out.result["msg"] and "nothing was changed" in out.result["msg"]
+
+
+@pytest.mark.parametrize("params, needle", [
+    (dict(share=5, weight="5", state="ready"), "mutually exclusive"),
+    (dict(share=5, state="drain"), "only applies to state=ready"),
+    (dict(share=101, state="ready"), "from 0 to 100"),
+    (dict(share=float("nan"), state="ready"), "from 0 to 100"),
+])
+def test_share_bad_arguments_refused(params, needle):
+    problems = m.check_params(dict(FakeModule(**params).params))
+    assert any(needle in p for p in problems), problems
