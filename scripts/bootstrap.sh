@@ -115,6 +115,18 @@ PY
 fi
 
 # --- Incus: the lab's platform ----------------------------------------------------------------
+# Every systemd container takes inotify instances of the host's user: at the kernel's default of
+# 128, a lab and a second one (the LB pair, a parallel named lab) ran out, and the new containers'
+# systemd could not start. Raised to 1024 when lower (a nested or read-only /proc/sys: a warning).
+inotify=$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo 1024)
+if [ "$inotify" -lt 1024 ]; then
+  if echo 1024 > /proc/sys/fs/inotify/max_user_instances 2>/dev/null; then
+    echo "bootstrap: fs.inotify.max_user_instances $inotify -> 1024 (systemd containers of the lab)"
+  else
+    echo "bootstrap: WARNING: fs.inotify.max_user_instances is $inotify and cannot be raised here;" \
+         "more than one lab at a time may not start (sysctl -w fs.inotify.max_user_instances=1024 on the host)" >&2
+  fi
+fi
 # No systemd on these machines: start incusd when it does not answer, then one `dir` storage
 # pool `default` and the default profile's root disk (incus admin init --preseed, only when no
 # pool exists yet). Then prove the platform once (scripts/platform-check.sh, stamp below): two

@@ -21,6 +21,24 @@ PHASES = ("preflight", "drain", "push", "health", "step", "rollback", "peers", "
 STATUSES = ("start", "ok", "green", "red", "failed", "info")
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
+# The options of veza.infra.release_event, for the module and for its action plugin (which runs it
+# in the controller's own process: no module transfer, so an event costs no module run).
+ARGUMENT_SPEC = dict(
+    path=dict(type="path"),
+    report_dir=dict(type="path"),
+    run_id=dict(type="str", required=True),
+    phase=dict(type="str", required=True, choices=list(PHASES)),
+    status=dict(type="str", default="ok", choices=list(STATUSES)),
+    host=dict(type="str"),
+    summary=dict(type="str", default=""),
+    data=dict(type="dict", default={}),
+    notify_url=dict(type="str"),
+    notify_timeout=dict(type="float", default=5.0),
+    validate_certs=dict(type="bool", default=True),
+)
+REQUIRED_ONE_OF = [["path", "report_dir"]]
+MUTUALLY_EXCLUSIVE = [["path", "report_dir"]]
+
 
 def events_path(report_dir, run_id):
     """``<report_dir>/events-<run_id>.jsonl`` (characters outside ``[A-Za-z0-9_.-]`` become ``_``)."""
@@ -77,3 +95,33 @@ def redact(url):
     """The webhook's URL without its path and query (Slack puts the secret in the path)."""
     m = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]+)", str(url))
     return (m.group(1) + "/...") if m else "(url)"
+
+
+def record(params, open_url, check_mode=False):
+    """Append the event of ``params`` (validated against ARGUMENT_SPEC) and post it to the webhook.
+
+    Returns ``(result, warnings, error)``: the task's result (``changed``, ``event``, ``notified``,
+    ``path``), the warnings (a failing webhook), and the message of the one failure (the events file
+    cannot be written) or None."""
+    path = params["path"] or events_path(params["report_dir"], params["run_id"])
+    event = build_event(params["run_id"], params["phase"], params["status"], params["host"], params["summary"],
+                        params["data"])
+    if check_mode:
+        return {"changed": False, "event": event, "notified": False, "path": path}, [], None
+    try:
+        if params["report_dir"]:
+            os.makedirs(params["report_dir"], exist_ok=True)
+        append_event(path, event)
+    except OSError as exc:
+        return ({"changed": False, "event": event, "notified": False, "path": path}, [],
+                "%s: cannot append to %s: %s (does its directory exist?)"
+                % ("path" if params["path"] else "report_dir", path, exc))
+    warnings, notified = [], False
+    if params["notify_url"]:
+        problem = post_event(params["notify_url"], event, open_url, timeout=params["notify_timeout"],
+                             validate_certs=params["validate_certs"])
+        if problem:
+            warnings.append("NOTIFY_URL: %s; the release goes on (the event is in %s)" % (problem, path))
+        else:
+            notified = True
+    return {"changed": True, "event": event, "notified": notified, "path": path}, warnings, None

@@ -110,62 +110,26 @@ notified:
   type: bool
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.veza.infra.plugins.module_utils._release_event import (
-    PHASES,
-    STATUSES,
-    append_event,
-    build_event,
-    events_path,
-    post_event,
+    ARGUMENT_SPEC,
+    MUTUALLY_EXCLUSIVE,
+    REQUIRED_ONE_OF,
+    record,
 )
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path"),
-            report_dir=dict(type="path"),
-            run_id=dict(type="str", required=True),
-            phase=dict(type="str", required=True, choices=list(PHASES)),
-            status=dict(type="str", default="ok", choices=list(STATUSES)),
-            host=dict(type="str"),
-            summary=dict(type="str", default=""),
-            data=dict(type="dict", default={}),
-            notify_url=dict(type="str"),
-            notify_timeout=dict(type="float", default=5.0),
-            validate_certs=dict(type="bool", default=True),
-        ),
-        required_one_of=[["path", "report_dir"]],
-        mutually_exclusive=[["path", "report_dir"]],
-        supports_check_mode=True,
-    )
-    p = module.params
-    path = p["path"] or events_path(p["report_dir"], p["run_id"])
-    event = build_event(p["run_id"], p["phase"], p["status"], p["host"], p["summary"], p["data"])
-    if module.check_mode:
-        module.exit_json(changed=False, event=event, notified=False, path=path)
-    try:
-        if p["report_dir"]:
-            os.makedirs(p["report_dir"], exist_ok=True)
-        append_event(path, event)
-    except OSError as exc:
-        module.fail_json(msg="%s: cannot append to %s: %s (does its directory exist?)"
-                         % ("path" if p["path"] else "report_dir", path, exc), event=event, notified=False,
-                         path=path)
-    notified = False
-    if p["notify_url"]:
-        problem = post_event(p["notify_url"], event, open_url, timeout=p["notify_timeout"],
-                             validate_certs=p["validate_certs"])
-        if problem:
-            module.warn("NOTIFY_URL: %s; the release goes on (the event is in %s)" % (problem, path))
-        else:
-            notified = True
-    module.exit_json(changed=True, event=event, notified=notified, path=path)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_one_of=REQUIRED_ONE_OF,
+                           mutually_exclusive=MUTUALLY_EXCLUSIVE, supports_check_mode=True)
+    result, warnings, error = record(module.params, open_url, check_mode=module.check_mode)
+    for warning in warnings:
+        module.warn(warning)
+    if error:
+        module.fail_json(msg=error, **result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":
