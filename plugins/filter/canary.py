@@ -370,6 +370,8 @@ def service_check(name):
     """``{knob, ok, msg}`` of CANARY_SERVICE: one of the names of ``SERVICE_PROFILES``."""
     key = to_text(name if name is not None else "").strip()
     return _check("CANARY_SERVICE", key in SERVICE_PROFILES, _service_msg(key))
+
+
 def _result_msg(res):
     """The message of one looped task result (a module failure, an unreachable host)."""
     return _truncate(" ".join(to_text(res.get("msg") or res.get("stderr") or "failed").split()), 300)
@@ -513,6 +515,8 @@ def stop_message(stop, rollback_peers, inventory="<inventory>"):
         why = "NOT rolled back (ROLLBACK_PEERS=never, the runbook)."
     return ("%s %s Upgraded nodes, newest first: %s; the peers not listed were not touched; the lock is released. "
             "To roll back: %s." % (head, why, ", ".join(order) or "none", command))
+
+
 def ramp_checks(knobs, health_path="/api/v1/health"):
     """The traffic ramp's knobs (#16), checked, and the plan the gate loops over.
 

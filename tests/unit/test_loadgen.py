@@ -132,6 +132,8 @@ def test_uris_are_bounded_paths():
     with pytest.raises(ValueError, match="uris"):
         LoadGen("http://127.0.0.1:1/", uris=["/x"] * 10001)
     assert "per_uri" not in LoadGen("http://127.0.0.1:9/", rate=20, duration=0.2, clients=1, timeout=1).run()
+
+
 def test_several_targets_share_the_clients_and_are_counted_apart(server):
     """Two load balancers without a virtual IP: clients alternate between the URLs; a dead one's
     failures are counted on its own URL."""
@@ -144,6 +146,8 @@ def test_several_targets_share_the_clients_and_are_counted_apart(server):
     assert {f["target"] for f in res["failures"]} == {dead}
     with pytest.raises(ValueError, match="empty list"):
         LoadGen([])
+
+
 def test_timeline_counts_between_wall_clock_times(server):
     gen = LoadGen(server + "/ok", rate=100, duration=0.6, clients=4, sticky_share=0.5, timeline=True)
     t0 = time.time()

@@ -446,6 +446,7 @@ def test_service_filters_are_registered():
     assert filters["canary_service_check"] is cf.service_check
 # --- the LB set (LB_SET, canary_lb_set) -------------------------------------------------------------
 
+
 def test_an_lb_set_allows_several_load_balancers():
     got = {c["knob"]: c for c in cf.knob_checks(dict(GOOD, lb_set="lb1, lb2"), ["lb1", "lb2"], BACKENDS)}
     assert got["haproxy group"]["ok"] and got["LB_SET"]["ok"], got
@@ -494,6 +495,8 @@ def test_lb_results_split_the_lbs_that_failed_from_those_that_answered():
                    "answered": ["lb1", "lb4"]}
     assert cf.lb_results(None) == {"failed": [], "answered": []}
 # -- issue 17 parts 2-3: background analysis, bake, rollback of the upgraded nodes ----------------
+
+
 ROLLOUT = {"during_peers": "0", "rollback_peers": "never", "bake_window": "0", "probe_interval": "30"}
 
 
@@ -574,6 +577,8 @@ def test_stop_message_inconclusive_or_error_is_never_rolled_back(verdict, needle
     msg = cf.stop_message({"kind": "background", "verdict": verdict, "reason": "r", "upgraded": ["b2"]}, "on_red")
     assert "NOT rolled back" in msg and needle in msg and "ROLLBACK_NODES=b2 " in msg
 # -- canary_ramp_checks (#16) ------------------------------------------------------------------------
+
+
 def test_ramp_checks_plan_and_defaults():
     out = cf.ramp_checks({"steps": "dark,5,100", "sli_window": "60", "sli_probe_interval": "3",
                           "smoke_paths": "", "min_requests": "20"}, "/api/v1/health")
