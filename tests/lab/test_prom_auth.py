@@ -127,6 +127,20 @@ def _pool(lab):
     return {name: (row.get("status"), row.get("weight")) for name, row in lab.server_rows(POOL).items()}
 
 
+def _settled_pool(lab, timeout=60.0):
+    """_pool once every api_pool server is UP at its configured weight: the run before may have
+    left a re-enabled server in its slowstart ramp (weight 82 of 100), which ends by itself."""
+    rt = lab.runtime()
+    deadline = time.monotonic() + timeout
+    while True:
+        # show stat's weight is the effective one (it ramps during slowstart); initial_weight the configured one
+        stat = lab.server_rows(POOL)
+        if all(row.get("weight") == rt.server(POOL, name)["initial_weight"] for name, row in stat.items()) \
+                or time.monotonic() > deadline:
+            return _pool(lab)
+        time.sleep(0.5)
+
+
 def _tasks(output):
     return [line for line in output.splitlines() if line.startswith("TASK [")]
 
@@ -174,7 +188,7 @@ def test_canary_passes_against_tls_and_basic_auth(lab, builds, reports, secure_p
 
 def test_wrong_password_is_refused_in_the_preflight_before_any_drain(lab, builds, reports, secure_prom):
     canary, peer = lab.node("backend-api-2"), lab.node("backend-api-1")
-    pool_before = _pool(lab)
+    pool_before = _settled_pool(lab)
     versions_before = [lab.version(b) for b in (canary, peer)]
     proc, elapsed = run_playbook("canary", reports, **_knobs(lab, builds, secure_prom, WRONG))
     print("prom-auth wrong password: rc %d, refused after %.1f s" % (proc.returncode, elapsed))
