@@ -406,14 +406,20 @@ def playbook_pid(pid=None, proc="/proc"):
 
 
 def holder_alive(pid, pid_start=None, proc="/proc"):
-    """Whether the process ``pid`` (started at ``pid_start`` ticks, when known) still runs here."""
+    """Whether the process ``pid`` (started at ``pid_start`` ticks, when known) still runs here.
+
+    A zombie (state ``Z``: it has ended, only its parent has not reaped it yet) does not run: an
+    ``ansible-playbook`` killed under a shell that has not waited for it holds nothing any more.
+    The lock's holder check and the background SLI watcher's owner check both ask this."""
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return True   # unknown: never assume dead
     if os.path.isdir(proc):
-        start = proc_start(pid, proc)
-        if start is None:
+        try:
+            fields = _stat_fields(pid, proc)
+            state, start = fields[0], int(fields[19])
+        except (OSError, ValueError, IndexError):
             return os.path.exists(os.path.join(proc, str(pid)))
-        return pid_start is None or pid_start == start
+        return state != "Z" and (pid_start is None or pid_start == start)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

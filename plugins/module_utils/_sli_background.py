@@ -34,17 +34,6 @@ STOPPING = ("red", "inconclusive", "error")
 OWNER_POLL = 0.5
 
 
-def process_alive(pid, pid_start, proc="/proc"):
-    """Whether ``pid`` still runs (the owner, a watcher): ``holder_alive`` and not a zombie."""
-    if not holder_alive(pid, pid_start, proc):
-        return False
-    try:
-        with open(os.path.join(proc, str(pid), "stat"), "r", encoding="utf-8", errors="replace") as fh:
-            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 class Stopped(Exception):
     """Raised inside the watch loop's sleep: SIGTERM received, or the owner is gone."""
 
@@ -100,7 +89,7 @@ def run_child(params, status_path, owner_pid, owner_start, clock=time.monotonic,
         state["stop"] = "stopped by the playbook (SIGTERM)"
 
     def owner_gone():
-        return bool(owner_pid) and not process_alive(owner_pid, owner_start)
+        return bool(owner_pid) and not holder_alive(owner_pid, owner_start)
 
     def guarded_sleep(seconds):
         end = clock() + max(seconds, 0)
@@ -192,7 +181,7 @@ def spawn(params, status_path, owner_pid):
 def stop(status_path, pid, pid_start=None, timeout=15.0, clock=time.monotonic, sleep=time.sleep):
     """Stop the watcher ``pid`` (SIGTERM, then SIGKILL after ``timeout``) unless it already ended;
     returns ``(verdict, reason, status)`` as ``verdict_of`` reads its final status."""
-    alive = bool(pid) and process_alive(pid, pid_start)
+    alive = bool(pid) and holder_alive(pid, pid_start)
     status = read_status(status_path)
     if alive and (status is None or status.get("state") == "running"):
         try:
@@ -204,7 +193,7 @@ def stop(status_path, pid, pid_start=None, timeout=15.0, clock=time.monotonic, s
             status = read_status(status_path)
             if status is not None and status.get("state") != "running":
                 break
-            if not process_alive(pid, pid_start):
+            if not holder_alive(pid, pid_start):
                 break
             sleep(0.1)
         else:
@@ -213,6 +202,6 @@ def stop(status_path, pid, pid_start=None, timeout=15.0, clock=time.monotonic, s
             except ProcessLookupError:
                 pass
         status = read_status(status_path)
-        alive = process_alive(pid, pid_start) and status is not None and status.get("state") == "running"
+        alive = holder_alive(pid, pid_start) and status is not None and status.get("state") == "running"
     verdict, reason = verdict_of(status, alive)
     return verdict, reason, status

@@ -129,8 +129,8 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.veza.infra.plugins.module_utils._deploy_lock import playbook_pid
-from ansible_collections.veza.infra.plugins.module_utils._sli_background import process_alive, read_status, spawn, stop
+from ansible_collections.veza.infra.plugins.module_utils._deploy_lock import holder_alive, playbook_pid
+from ansible_collections.veza.infra.plugins.module_utils._sli_background import read_status, spawn, stop
 from ansible_collections.veza.infra.plugins.module_utils._sli_watch import (
     MUTUALLY_EXCLUSIVE,
     REQUIRED_TOGETHER,
@@ -195,7 +195,7 @@ def main():
         if not old_pid and read_status(path) is None:
             module.exit_json(changed=False, verdict="none", reason="no background watcher ran for %s" % path,
                              status={})
-        running = bool(old_pid) and process_alive(old_pid, old_start)
+        running = bool(old_pid) and holder_alive(old_pid, old_start)
         verdict, reason, status = stop(path, old_pid, old_start, timeout=p["stop_timeout"])
         module.exit_json(changed=running, verdict=verdict, reason=reason, status=status or {}, pid=old_pid)
 

@@ -28,7 +28,7 @@ import pytest
 from lab import (POOL, LiveRun, lock_held, previous_version, set_control, unwire_control, wire_control)
 from loadgen import LoadGen, summary
 
-from ansible_collections.veza.infra.plugins.module_utils._sli_background import process_alive
+from ansible_collections.veza.infra.plugins.module_utils._deploy_lock import holder_alive
 from ansible_collections.veza.infra.plugins.module_utils._sli_watch import argument_spec, execute
 
 CANARY, PEER = "backend-api-2", "backend-api-1"
@@ -252,7 +252,7 @@ def test_bad_after_the_canary_window_is_caught_during_the_peer_roll(lab, wired, 
     lo, hi = t_bad - gen.t_start - 0.5, t_out - gen.t_start + 1.0
     outside = [f for f in res["failures"] if not lo <= f["t"] <= hi]
     assert not outside, (lo, hi, outside[:3], outside[-3:], len(outside))
-    assert not [pid for pid in _watcher_pids(reports) if process_alive(pid, None)], "background watcher left"
+    assert not [pid for pid in _watcher_pids(reports) if holder_alive(pid, None)], "background watcher left"
 
 
 def test_bad_bake_rolls_the_fleet_back(lab, wired, builds, reports):

@@ -294,6 +294,15 @@ def test_holder_alive(tmp_path):
     assert dl.holder_alive(None) is True and dl.holder_alive("x") is True   # unknown: never assume dead
 
 
+def test_a_zombie_holder_is_not_alive(tmp_path):
+    # ended, not yet reaped by its parent: it holds nothing (the background watcher's owner check too)
+    _fake_proc(tmp_path, {77: (1, 500, ["x"])})
+    stat = tmp_path / "77" / "stat"
+    stat.write_text(stat.read_text().replace(") S ", ") Z "))
+    assert dl.holder_alive(77, 500, proc=str(tmp_path)) is False
+    assert dl.holder_alive(77, None, proc=str(tmp_path)) is False
+
+
 def test_run_identity_is_stable_and_real():
     a, b = dl.run_identity(), dl.run_identity()
     assert a["run_id"] == b["run_id"] and a["pid_start"] == b["pid_start"] and a["run_started_ago"] >= 0
