@@ -125,16 +125,41 @@ def rate_range_seconds(interval, scrape_interval):
     return int(max(2 * interval, 4 * scrape_interval))
 
 
+def counts_over(series, rate_range, history):
+    """Per-series count over the last ``rate_range`` R of the counter ``series`` (a vector selector),
+    a series born inside R included; ``history`` is the selector of the target's series that say
+    Prometheus scraped it before R (the histogram's ``_count`` under the SLI's selector).
+
+    ``increase()`` only sees what happens between two samples of one series, so a counter's first
+    sample is lost: a client library creates the ``status="503"`` series of a route on its first 503,
+    and the errors a new binary served before the first scrape of that series never reach a
+    ``rate()``. At a low traffic share (a few requests per probe, the ramp's 5 % step) that is most
+    of them: a build with 20 % 5xx read 0 %. A series without a sample in the R before R, on a target
+    (same ``instance``) that had samples there, was born inside R and counted from 0, so its current
+    value is its count. Every other series counts by ``increase()`` (as before: one with two samples
+    in R), which handles the counter resets of a restart. A failed scrape (a staleness marker) does not make an old series look new, since
+    the range before R still holds its samples; and a Prometheus with no history of the target (just
+    started, or a target just added) is not read as "every series is new", which would count each
+    series since its process started."""
+    before = "present_over_time({s}[{r}] offset {r})"
+    born = "(({s} unless {b}) and on(instance) {h})".format(
+        s=series, b=before.format(s=series, r=rate_range), h=before.format(s=history, r=rate_range))
+    return "((increase({s}[{r}]) unless {born}) or {born})".format(s=series, r=rate_range, born=born)
+
+
 def default_slis(histogram, selector, p95_threshold, error_rate_threshold, rate_range):
-    """The two SLIs of the runbook, with ``selector`` merged into every vector selector."""
+    """The two SLIs of the runbook, with ``selector`` merged into every vector selector; both
+    count requests with ``counts_over``, so the first requests of a new series are not lost."""
     sel = merge_matchers(selector)
     sel_5xx = merge_matchers(selector, 'status=~"5.."')
-    p95 = ("histogram_quantile(0.95, sum by (le) (rate(%s_bucket%s[%s])))"
-           % (histogram, sel, rate_range))
+    history = "%s_count%s" % (histogram, sel)
+    p95 = ("histogram_quantile(0.95, sum by (le) (%s))"
+           % counts_over("%s_bucket%s" % (histogram, sel), rate_range, history))
     # "or vector(0)": no 5xx series at all is a 0 ratio, not "no data". An empty denominator
     # (no traffic series) stays empty and a zero one gives NaN: both are genuinely no data.
-    err = ("(sum(rate(%s_count%s[%s])) or vector(0)) / sum(rate(%s_count%s[%s]))"
-           % (histogram, sel_5xx, rate_range, histogram, sel, rate_range))
+    err = ("(sum(%s) or vector(0)) / sum(%s)"
+           % (counts_over("%s_count%s" % (histogram, sel_5xx), rate_range, history),
+              counts_over(history, rate_range, history)))
     return [
         {"name": "p95_latency", "query": p95, "max": p95_threshold, "min": None},
         {"name": "error_rate", "query": err, "max": error_rate_threshold, "min": None},
@@ -142,8 +167,10 @@ def default_slis(histogram, selector, p95_threshold, error_rate_threshold, rate_
 
 
 def requests_query(histogram, selector, rate_range):
-    """Requests served over the rate range of a probe: the min_requests check of the relative gate."""
-    return "sum(increase(%s_count%s[%s]))" % (histogram, merge_matchers(selector), rate_range)
+    """Requests served over the rate range of a probe (the minimum-requests checks), counted as the
+    SLIs count them."""
+    history = "%s_count%s" % (histogram, merge_matchers(selector))
+    return "sum(%s)" % counts_over(history, rate_range, history)
 
 
 def _regex_literal(value):

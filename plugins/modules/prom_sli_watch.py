@@ -61,7 +61,12 @@ options:
     type: str
     default: ''
   histogram:
-    description: Base name of the request-duration histogram of the default queries (without C(_bucket)/C(_count)).
+    description:
+      - Base name of the request-duration histogram of the default queries (without C(_bucket)/C(_count)).
+      - The default queries count each series over the rate range R. A series with samples before R counts by
+        C(increase). A series born inside R (the C(status="503") series a new build creates with its first
+        503) on a target Prometheus scraped before R counts its whole value, so the errors served before its
+        first scrape are not lost.
     type: str
     default: veza_gin_http_request_duration_seconds
   slis:
@@ -212,7 +217,7 @@ options:
   min_requests:
     description:
       - Relative gate. Requests each side must have served over the rate range of a probe
-        (C(increase) of the histogram's C(_count)). Fewer on either side make the probe
+        (the histogram's C(_count), counted as the default queries count). Fewer on either side make the probe
         V(no_data), never green. V(0) turns the minimum off.
     type: int
     default: 50
@@ -239,7 +244,7 @@ options:
   min_canary_requests:
     description:
       - Absolute gate. Requests the canary (O(selector)) must have served over the rate range of a probe
-        (C(increase) of the histogram's C(_count)); fewer make the probe V(no_data), never green, and
+        (the histogram's C(_count), counted as the default queries count); fewer make the probe V(no_data), never green, and
         O(on_no_data) / O(no_data_limit) decide. The canary's traffic ramp sets it at its low-share steps
         (C(CANARY_MIN_REQUESTS)). V(0), the default, turns the minimum off (no extra query).
     type: int

@@ -206,12 +206,12 @@ class _Stub(BaseHTTPRequestHandler):
 
     def _answer(self, form):
         query = urllib.parse.parse_qs(form).get("query", [""])[0]
-        if "increase(" in query:
-            value = 100
-        elif "histogram_quantile" in query:
+        if "histogram_quantile" in query:
             value = self.server.peer_p95 if "^(" in query else self.server.canary_p95
-        else:
+        elif "vector(0)" in query:     # the 5xx ratio
             value = 0
+        else:                          # requests over the rate range
+            value = 100
         body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
             {"metric": {}, "value": [time.time(), str(value)]}]}}).encode()
         self.send_response(200)

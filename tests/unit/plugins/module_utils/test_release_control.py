@@ -174,8 +174,8 @@ def test_min_canary_requests_validated_and_query_built():
     base = {k: v.get("default") for k, v in sw.argument_spec().items()}
     base.update(url="http://p:9090", window=300, interval=30, selector='instance="a:8080"')
     cfg = sw.validate_params(dict(base, min_canary_requests=20))
-    assert cfg["canary_requests"] == 'sum(increase(veza_gin_http_request_duration_seconds_count{instance="a:8080"}[%s]))' \
-        % cfg["rate_range"]
+    hist = 'veza_gin_http_request_duration_seconds_count{instance="a:8080"}'
+    assert cfg["canary_requests"] == "sum(%s)" % sw.counts_over(hist, cfg["rate_range"], hist)
     assert sw.validate_params(base)["canary_requests"] is None
     with pytest.raises(sw.PromSliConfigError, match="min_canary_requests"):
         sw.validate_params(dict(base, min_canary_requests=-1))

@@ -60,7 +60,7 @@ class SidesClient:
     def query(self, promql):
         self.queries.append(promql)
         side = "baseline" if "^(" in promql else "canary"
-        kind = "req" if "increase(" in promql else ("p95" if "histogram_quantile" in promql else "err")
+        kind = ("p95" if "histogram_quantile" in promql else "err" if "vector(0)" in promql else "req")
         probe = -1 if self.start is None else int(round((self.clock.now - self.start) / self.cfg["interval"]))
         return self.script(probe, side, kind)
 
@@ -142,7 +142,8 @@ def test_baseline_queries_use_the_instances_literally():
     assert rel["selector"] == 'instance=~"^(p1:8080|p2\\\\.lxd:8080)$"'
     assert all(rel["selector"] in s["query"] for s in rel["baseline_slis"])
     assert [s["name"] for s in rel["baseline_slis"]] == [s["name"] for s in cfg["slis"]]
-    assert rel["requests"]["canary"] == 'sum(increase(veza_gin_http_request_duration_seconds_count{%s}[60s]))' % CANARY
+    hist = "veza_gin_http_request_duration_seconds_count{%s}" % CANARY
+    assert rel["requests"]["canary"] == "sum(%s)" % sw.counts_over(hist, "60s", hist)
 
 
 def test_no_baseline_is_the_absolute_gate():

@@ -254,12 +254,23 @@ def test_infinite_value_is_red_and_json_safe():
 def test_selector_merged_into_both_default_queries():
     cfg = sw.validate_params(params(selector='instance="backend-api-2:8080"', interval=30, scrape_interval=15))
     p95, err = cfg["slis"]
-    assert p95["query"] == ('histogram_quantile(0.95, sum by (le) (rate(veza_gin_http_request_duration_seconds_bucket'
-                            '{instance="backend-api-2:8080"}[60s])))')
-    assert err["query"] == ('(sum(rate(veza_gin_http_request_duration_seconds_count{instance="backend-api-2:8080",'
-                            'status=~"5.."}[60s])) or vector(0)) / sum(rate(veza_gin_http_request_duration_seconds_count'
-                            '{instance="backend-api-2:8080"}[60s]))')
+    h = "veza_gin_http_request_duration_seconds"
+    hist = h + '_count{instance="backend-api-2:8080"}'
+    assert p95["query"] == ("histogram_quantile(0.95, sum by (le) (%s))"
+                            % sw.counts_over(h + '_bucket{instance="backend-api-2:8080"}', "60s", hist))
+    assert err["query"] == ("(sum(%s) or vector(0)) / sum(%s)"
+                            % (sw.counts_over(h + '_count{instance="backend-api-2:8080",status=~"5.."}', "60s", hist),
+                               sw.counts_over(hist, "60s", hist)))
     assert (p95["max"], err["max"]) == (0.5, 0.005)
+
+
+def test_counts_over_counts_a_series_born_in_the_range_from_zero():
+    # a series with samples in the range before R: increase() over R; one without (born inside R,
+    # e.g. the first status="503" of a new binary) on a target that has samples there: its value,
+    # counted from 0 by the client library
+    born = ('((m{a="1"} unless present_over_time(m{a="1"}[8s] offset 8s))'
+            ' and on(instance) present_over_time(h{a="1"}[8s] offset 8s))')
+    assert sw.counts_over('m{a="1"}', "8s", 'h{a="1"}') == '((increase(m{a="1"}[8s]) unless %s) or %s)' % (born, born)
 
 
 def test_empty_selector_and_braces():
