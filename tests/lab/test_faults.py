@@ -19,6 +19,7 @@ import time
 import pytest
 
 from lab import BACKENDS, LOCK, MIGRATIONS, POOL, ROOT, env, run_playbook
+from loadgen import LoadGen
 
 GAMEDAY = "/var/lib/veza/gameday"
 
@@ -151,7 +152,15 @@ def _read_until(proc, needle, timeout=300):
     return out
 
 
+def _users(lab):
+    """Users' traffic for a release that must end green: with the HAProxy health checks alone (a
+    request every 2 s), one stalled check on a loaded machine left two 10 s probes without a request
+    (no data, rolled back; CI 2026-12-01)."""
+    return LoadGen(lab.http_url + "/api/v1/tracks", rate=20, duration=600, clients=4, sticky_share=0.0).start()
+
+
 def test_second_canary_while_one_runs_is_refused(lab, builds, reports):
+    gen = _users(lab)
     first = _start_canary(reports, ARTIFACT=builds["v1.0.9"])
     try:
         _read_until(first, "prom_sli_watch [")  # first run holds the lock, in its SLI window
@@ -162,6 +171,7 @@ def test_second_canary_while_one_runs_is_refused(lab, builds, reports):
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
+        gen.stop()
     assert first.returncode == 0, rest[-3000:]
     unchanged(lab, {b: "1.0.9" for b in BACKENDS})
 
@@ -178,7 +188,11 @@ def test_interrupted_mid_canary_then_rerun_to_completion(lab, builds, reports):
     assert run.returncode != 0
     # The interrupted run left its lock; a re-run of this controller takes it over and completes.
     assert lab.exec("haproxy", "test", "-e", LOCK, check=False).returncode == 0
-    proc, elapsed = run_playbook("canary", reports, ARTIFACT=builds["v1.0.10"])
+    gen = _users(lab)
+    try:
+        proc, elapsed = run_playbook("canary", reports, ARTIFACT=builds["v1.0.10"])
+    finally:
+        gen.stop()
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "taking over the deploy lock" in proc.stdout
     print("re-run after Ctrl-C completed in %.1f s" % elapsed)
