@@ -238,7 +238,7 @@ class WatchPolicy:
                 limit = (" (red probe %d of the window, failure_limit=%d)" % (self.red_probes, self.failure_limit)
                          if self.failure_limit else "")
                 self._decide("red", "SLI %s breached its threshold: %s %s%s; query: %s"
-                             % (sli["name"], text, when, limit, sli["query"]))
+                             % (sli["name"], text, when, limit, sli.get("summary") or sli["query"]))
             return probe
         if failed:
             self._on_failed(failed, when)
@@ -342,7 +342,7 @@ class WatchPolicy:
             self.red_probes += 1
             if self.red_probes > self.failure_limit:
                 self._decide("red", "SLI %s of the canary is red against the baseline: %s %s%s; query: %s"
-                             % (name, text, when, self._limit_text(), sli["query"]))
+                             % (name, text, when, self._limit_text(), sli.get("summary") or sli["query"]))
             return probe
         if status == "inconclusive":
             name, (_st, text) = [(n, v) for n, v in compared.items() if v[0] == "inconclusive"][0]

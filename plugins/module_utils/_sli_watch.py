@@ -160,9 +160,13 @@ def default_slis(histogram, selector, p95_threshold, error_rate_threshold, rate_
     err = ("(sum(%s) or vector(0)) / sum(%s)"
            % (counts_over("%s_count%s" % (histogram, sel_5xx), rate_range, history),
               counts_over(history, rate_range, history)))
+    # what a message shows instead of the (long) query; the report keeps the query itself
+    summary = "%%s of %s%s over %s (counts_over; the PromQL is in the report)" % (histogram, sel, rate_range)
     return [
-        {"name": "p95_latency", "query": p95, "max": p95_threshold, "min": None},
-        {"name": "error_rate", "query": err, "max": error_rate_threshold, "min": None},
+        {"name": "p95_latency", "query": p95, "max": p95_threshold, "min": None,
+         "summary": summary % "p95 latency"},
+        {"name": "error_rate", "query": err, "max": error_rate_threshold, "min": None,
+         "summary": summary % "5xx share"},
     ]
 
 

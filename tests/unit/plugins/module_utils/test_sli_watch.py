@@ -99,6 +99,22 @@ def test_red_at_probe_k_stops_at_once_with_details(k):
         assert text in result["reason"]
 
 
+def test_red_message_of_a_default_sli_names_it_the_report_keeps_its_promql():
+    # the default queries are long (counts_over); the message an on-call engineer reads names the
+    # SLI, the histogram, the selector and the range, the result's breach and slis keep the PromQL
+    slis = sw.default_slis("h", 'instance="c:8080"', 0.5, 0.005, "60s")
+    q95 = slis[0]["query"]
+
+    def script(_probe, query):
+        return R.ok([0.93]) if query == q95 else R.ok([0.0])
+    clock = FakeClock()
+    result = sw.run_watch(ScriptedClient(script, clock), slis, 10, 2, clock=clock.monotonic, sleep=clock.sleep,
+                          wallclock=clock.wall)
+    assert result["verdict"] == "red" and result["breach"]["query"] == q95
+    assert 'query: p95 latency of h{instance="c:8080"} over 60s' in result["reason"]
+    assert "present_over_time" not in result["reason"] and len(result["reason"]) < 400
+
+
 def test_failure_limit_tolerates_red_probes_over_the_window_not_consecutively():
     red_at = {1, 4, 6}
 
