@@ -23,6 +23,7 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.utils.helpers import pct_to_int
 
 from ansible_collections.veza.infra.plugins.module_utils._ramp import DARK, RampError, fmt_share, ramp_plan
+from ansible_collections.veza.infra.plugins.module_utils._sli_watch import PromSliConfigError, normalize_selector
 
 MIB = 1048576
 
@@ -522,7 +523,10 @@ def ramp_checks(knobs, health_path="/api/v1/health"):
 
     ``knobs``: ``steps`` (CANARY_STEPS), ``sli_window``, ``sli_probe_interval``, ``smoke_paths``
     (CANARY_SMOKE_PATHS, comma separated; empty: ``health_path``), ``min_requests``
-    (CANARY_MIN_REQUESTS). Returns ``{"ok", "msg", "plan", "smoke_paths", "min_requests", "summary"}``;
+    (CANARY_MIN_REQUESTS), ``requests_selector`` (SLI_REQUESTS_SELECTOR: the label matchers of the
+    requests those minimums count; ``auto``: every path but ``health_path``, since HAProxy's health
+    checks are requests too). Returns ``{"ok", "msg",
+    "plan", "smoke_paths", "min_requests", "requests_selector", "summary"}``;
     ``plan``: one ``{index, share, label, window, dark}`` per step (``_ramp.ramp_plan``). Never raises
     on a bad value: ``ok`` is false and ``msg`` names the knob."""
     k = dict(knobs or {})
@@ -546,8 +550,18 @@ def ramp_checks(knobs, health_path="/api/v1/health"):
         return dict(out, ok=False, msg="CANARY_MIN_REQUESTS: a whole number >= 0 of requests the canary must "
                                        "serve per probe at a step below 100 %% (0 = no minimum), got %r"
                                        % (k.get("min_requests"),))
+    raw_sel = to_text(k.get("requests_selector") or "").strip()
+    if raw_sel == "auto":
+        # HAProxy's health checks ask the node's health path; they are not users' requests
+        raw_sel = 'path!="%s"' % to_text(health_path).replace("\\", "\\\\").replace('"', '\\"')
+    try:
+        req_sel = normalize_selector(raw_sel)
+    except PromSliConfigError as exc:
+        return dict(out, ok=False, msg="SLI_REQUESTS_SELECTOR (canary_sli_requests_selector): %s; e.g. "
+                                       "path!=\"/api/v1/health\" leaves the health checks out of the request counts"
+                                       % str(exc).split(": ", 1)[-1])
     summary = ", ".join("%s%s" % (s["label"], "" if s["dark"] else " %% for %d s" % s["window"]) for s in plan)
-    return dict(out, plan=plan, smoke_paths=paths, min_requests=mreq, summary=summary,
+    return dict(out, plan=plan, smoke_paths=paths, min_requests=mreq, requests_selector=req_sel, summary=summary,
                 dark=bool(plan and plan[0]["share"] == 0 and plan[0]["label"] == DARK),
                 first_share=plan[0]["share"], labels=[fmt_share(s["share"]) if not s["dark"] else DARK for s in plan])
 

@@ -79,6 +79,7 @@ def argument_spec():
         hold_limit=dict(type="int", default=600),
         # the traffic ramp and on-call controls (#16)
         min_canary_requests=dict(type="int", default=0),
+        requests_selector=dict(type="str", default=""),
         control_file=dict(type="path"),
         control_run_id=dict(type="str"),
         control_since=dict(type="float"),
@@ -170,11 +171,13 @@ def default_slis(histogram, selector, p95_threshold, error_rate_threshold, rate_
     ]
 
 
-def requests_query(histogram, selector, rate_range):
+def requests_query(histogram, selector, rate_range, requests_selector=""):
     """Requests served over the rate range of a probe (the minimum-requests checks), counted as the
-    SLIs count them."""
+    SLIs count them; ``requests_selector`` narrows the count (not the target's history), e.g. to
+    leave HAProxy's health checks out: they are requests too, and at a low share they can be most."""
     history = "%s_count%s" % (histogram, merge_matchers(selector))
-    return "sum(%s)" % counts_over(history, rate_range, history)
+    return "sum(%s)" % counts_over("%s_count%s" % (histogram, merge_matchers(selector, requests_selector)),
+                                   rate_range, history)
 
 
 def _regex_literal(value):
@@ -311,6 +314,11 @@ def validate_params(params):
     if p.get("control_file") and not p.get("control_run_id"):
         raise PromSliConfigError("control_run_id: required with control_file (the run whose controls apply; a "
                                  "control of another run is ignored)")
+    try:
+        req_sel = normalize_selector(p.get("requests_selector") or "")
+    except PromSliConfigError as exc:
+        raise PromSliConfigError("requests_" + str(exc).replace(
+            "got", "e.g. path!=\"/api/v1/health\" to leave the health checks out of the request counts; got", 1)) from None
     if p.get("slis"):
         slis = validate_slis(p["slis"])
     else:
@@ -318,10 +326,10 @@ def validate_params(params):
     rel = validate_relative(p, p["histogram"], rate_range, p["p95_threshold"], p["error_rate_threshold"],
                             p["interval"])
     if rel is not None:
-        rel["requests"] = {"canary": requests_query(p["histogram"], selector, rate_range),
-                           "baseline": requests_query(p["histogram"], rel["selector"], rate_range)}
+        rel["requests"] = {"canary": requests_query(p["histogram"], selector, rate_range, req_sel),
+                           "baseline": requests_query(p["histogram"], rel["selector"], rate_range, req_sel)}
     return {"slis": slis, "rate_range": rate_range, "selector": selector, "relative": rel,
-            "canary_requests": requests_query(p["histogram"], selector, rate_range) if mcr else None}
+            "canary_requests": requests_query(p["histogram"], selector, rate_range, req_sel) if mcr else None}
 
 
 def check_report_path(report_path):

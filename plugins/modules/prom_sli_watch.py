@@ -250,6 +250,16 @@ options:
     type: int
     default: 0
     version_added: 0.2.0
+  requests_selector:
+    description:
+      - PromQL label matchers added to O(selector) (and to the baseline's) for the request counts of
+        O(min_canary_requests) and O(min_requests) only, for example V(path!="/api/v1/health").
+      - HAProxy's health checks are requests too. One LB checking every 5 s sends 12 in a 60 s rate range,
+        an LB pair 24, so without this a minimum of 20 passes with no user request at all. The canary role
+        sets it to every path but its health path (C(SLI_REQUESTS_SELECTOR)).
+    type: str
+    default: ''
+    version_added: 0.2.0
   control_file:
     description:
       - On-call controls (C(make canary-abort), C(canary-promote), C(canary-hold SECONDS=...)), a JSON-lines

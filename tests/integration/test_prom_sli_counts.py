@@ -1,8 +1,9 @@
 # Copyright: (c) 2026, veza.infra maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The default SLI queries count a counter series born inside the rate range (_sli_watch.counts_over),
-on a real Prometheus.
+"""What the gate counts, on a real Prometheus: the default SLI queries count a counter series born
+inside the rate range (_sli_watch.counts_over), and the minimum-request counts leave the health
+checks out (requests_selector).
 
 A build that starts answering 503 creates the route's status="503" series with its first 503 (as the
 Go and Python client libraries do). rate()/increase() only see what happens between two samples of a
@@ -19,6 +20,7 @@ import shutil
 import tempfile
 import time
 
+import ansible_run
 from loadgen import LoadGen
 from prometheus_lab import Prometheus, StandIn
 
@@ -55,6 +57,38 @@ def test_first_errors_of_a_new_5xx_series_count():
         assert seen, "no 503 reached Prometheus in 8 s at 3 req/s and 30 %% errors: %r" % polls
         assert all(p[1] and p[1] > 0.005 for p in seen), seen
         assert all(p[3] is not None and p[3] < 0.5 for p in polls)     # p95 from the same counts
+    finally:
+        for part, step in ((gen, "stop"), (prom, "cleanup"), (stand_in, "stop")):
+            if part is not None:
+                getattr(part, step)()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_health_checks_are_not_the_minimum_requests():
+    """HAProxy's health checks are requests too: with only them (2/s on the health path, an LB pair's
+    checks every second), a probe must not count as served traffic. prom_sli_watch through Ansible,
+    min_canary_requests=5 over a 6 s range: no data (red after no_data_limit) with the role's
+    requests_selector, green without it (the control)."""
+    workdir = tempfile.mkdtemp(prefix="veza-prom-health-")
+    stand_in = prom = gen = None
+    try:
+        stand_in = StandIn(workdir)
+        prom = Prometheus([stand_in.address], workdir)
+        gen = LoadGen("http://%s/api/v1/health" % stand_in.address, rate=2, duration=90, clients=1,
+                      sticky_share=0, keepalive_share=1).start()
+        time.sleep(2 * 6 + 2)
+        args = {"url": prom.url, "selector": 'instance="%s"' % stand_in.address, "window": 4, "interval": 2,
+                "min_window": 0, "scrape_interval": 1, "rate_range": "6s", "min_canary_requests": 5,
+                "fail_on_red": False}
+        counted = ansible_run.module("veza.infra.prom_sli_watch", args)
+        narrowed = ansible_run.module("veza.infra.prom_sli_watch",
+                                      dict(args, requests_selector='path!="/api/v1/health"'))
+        print("health checks only: every request counted: %s (%s); health path left out: %s (%s)" % (
+            counted["verdict"], [p.get("requests") for p in counted["probes"]],
+            narrowed["verdict"], [p.get("requests") for p in narrowed["probes"]]))
+        assert counted["verdict"] == "green", counted["reason"]
+        assert narrowed["verdict"] == "red" and "no data" in narrowed["reason"], narrowed["reason"]
+        assert "min_canary_requests" in narrowed["reason"] or "requests" in narrowed["reason"]
     finally:
         for part, step in ((gen, "stop"), (prom, "cleanup"), (stand_in, "stop")):
             if part is not None:

@@ -589,6 +589,16 @@ def test_ramp_checks_plan_and_defaults():
                           "smoke_paths": "/a, /b", "min_requests": 0})
     assert one["plan"] == [{"index": 0, "share": 100.0, "label": "100", "window": 3600, "dark": False}]
     assert one["smoke_paths"] == ["/a", "/b"] and one["dark"] is False
+    assert out["requests_selector"] == one["requests_selector"] == ""
+
+
+def test_ramp_checks_requests_selector_normalized_and_auto():
+    base = {"steps": "5,100", "sli_window": 600, "sli_probe_interval": 30, "smoke_paths": "", "min_requests": 20}
+    out = cf.ramp_checks(dict(base, requests_selector='{method="GET"}'))
+    assert out["ok"] and out["requests_selector"] == 'method="GET"'
+    # auto (the role's default): every path but the health path the role checks (HEALTH_PATH)
+    assert cf.ramp_checks(dict(base, requests_selector="auto"), "/healthz")["requests_selector"] == 'path!="/healthz"'
+    assert cf.ramp_checks(dict(base, requests_selector="auto"), '/a"b')["requests_selector"] == 'path!="/a\\"b"'
 
 
 @pytest.mark.parametrize("knobs, needle", [
@@ -598,6 +608,8 @@ def test_ramp_checks_plan_and_defaults():
     ({"min_requests": "-1"}, "CANARY_MIN_REQUESTS"),
     ({"min_requests": "many"}, "CANARY_MIN_REQUESTS"),
     ({"sli_window": "x"}, "SLI_WINDOW"),
+    ({"requests_selector": "path=/api/v1/health"}, "SLI_REQUESTS_SELECTOR"),
+    ({"requests_selector": 'sum(x{path!="/h"})'}, "SLI_REQUESTS_SELECTOR"),
 ])
 def test_ramp_checks_refuse_naming_the_knob(knobs, needle):
     base = {"steps": "5,100", "sli_window": 600, "sli_probe_interval": 30, "smoke_paths": "", "min_requests": 20}

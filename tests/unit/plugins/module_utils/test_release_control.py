@@ -177,6 +177,13 @@ def test_min_canary_requests_validated_and_query_built():
     hist = 'veza_gin_http_request_duration_seconds_count{instance="a:8080"}'
     assert cfg["canary_requests"] == "sum(%s)" % sw.counts_over(hist, cfg["rate_range"], hist)
     assert sw.validate_params(base)["canary_requests"] is None
+    # requests_selector narrows the count, not the target's history (counts_over's third argument)
+    narrowed = sw.validate_params(dict(base, min_canary_requests=20, requests_selector='path!="/api/v1/health"'))
+    assert narrowed["canary_requests"] == "sum(%s)" % sw.counts_over(
+        'veza_gin_http_request_duration_seconds_count{instance="a:8080",path!="/api/v1/health"}',
+        narrowed["rate_range"], hist)
+    with pytest.raises(sw.PromSliConfigError, match='^requests_selector: .*path!="/api/v1/health"'):
+        sw.validate_params(dict(base, min_canary_requests=20, requests_selector="path=/x"))
     with pytest.raises(sw.PromSliConfigError, match="min_canary_requests"):
         sw.validate_params(dict(base, min_canary_requests=-1))
     with pytest.raises(sw.PromSliConfigError, match="control_run_id"):
