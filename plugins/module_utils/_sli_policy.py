@@ -153,11 +153,15 @@ class WatchPolicy:
     """
 
     def __init__(self, slis, on_no_data="fail", no_data_limit=2, error_limit=3, failure_limit=0,
-                 min_good_ratio=0.5, relative=None, min_canary_requests=0):
+                 min_good_ratio=0.5, relative=None, min_canary_requests=0, requests_warmup=0.0):
         self.slis = slis
         # absolute gate: fewer canary requests per probe than this is a no_data probe (a ramp step's
         # low share, #16); 0 = no minimum
         self.min_canary_requests = min_canary_requests
+        # seconds from the window's start during which too few requests (and nothing else) is a
+        # no_data probe that does not count towards no_data_limit: the rate range R still reaches
+        # back before the step, when the canary had less or no share (the dark step's weight 0)
+        self.requests_warmup = requests_warmup
         self.relative = relative
         # seconds the window is extended by held inconclusive probes (on_inconclusive=hold)
         self.extension = 0.0
@@ -245,6 +249,9 @@ class WatchPolicy:
             return probe
         self.consecutive_errors = 0
         if nodata:
+            if elapsed < self.requests_warmup and all(k == "few" for _s, k in nodata):
+                probe["warmup"] = True     # kept and counted as no_data, not towards no_data_limit
+                return probe
             self._on_no_data(", ".join(s["name"] if k == "few" else "%s returned %s" % (
                 s["name"], "NaN" if k == "nan" else "an empty vector") for s, k in nodata), when)
             return probe

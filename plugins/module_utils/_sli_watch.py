@@ -119,6 +119,15 @@ def merge_matchers(*parts):
     return "{%s}" % joined if joined else ""
 
 
+_DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w|y)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def duration_seconds(duration):
+    """Seconds of a PromQL duration such as ``90s`` or ``1m30s`` (already matched by _DURATION_RE)."""
+    return float(sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(duration)))
+
+
 def rate_range_seconds(interval, scrape_interval):
     """Rate range R for the default queries: at least two probe intervals, so consecutive probes
     overlap and no request falls between them, and at least four scrape intervals, so rate()
@@ -395,7 +404,8 @@ def preflight(client, slis):
 
 def run_watch(client, slis, window, interval, on_no_data="fail", no_data_limit=2, error_limit=3,
               on_probe=None, clock=time.monotonic, sleep=time.sleep, wallclock=time.time, failure_limit=0,
-              min_good_ratio=0.5, relative=None, min_canary_requests=0, canary_requests=None, control=None):
+              min_good_ratio=0.5, relative=None, min_canary_requests=0, canary_requests=None, control=None,
+              requests_warmup=0.0):
     """Preflight, then probe at t = 0, interval, 2*interval, ... <= window until decided.
 
     With ``relative`` (from ``validate_relative``), every probe also queries the baseline's SLIs and
@@ -409,7 +419,8 @@ def run_watch(client, slis, window, interval, on_no_data="fail", no_data_limit=2
     if relative is not None:
         warnings += preflight(client, [dict(s, name="baseline/" + s["name"]) for s in relative["baseline_slis"]])
     policy = WatchPolicy(slis, on_no_data, no_data_limit, error_limit, failure_limit, min_good_ratio,
-                         relative=relative, min_canary_requests=min_canary_requests if canary_requests else 0)
+                         relative=relative, min_canary_requests=min_canary_requests if canary_requests else 0,
+                         requests_warmup=requests_warmup)
     controls = []     # on-call controls applied (#16): what, who, when, at which probe
     held = 0.0        # seconds added by canary-hold
     start = clock()
@@ -504,7 +515,9 @@ def execute(params, on_probe=None, on_start=None, client=None, clock=time.monoto
                        wallclock=wallclock, failure_limit=params.get("failure_limit") or 0,
                        min_good_ratio=params.get("min_good_ratio", 0.5), relative=cfg.get("relative"),
                        min_canary_requests=params.get("min_canary_requests") or 0,
-                       canary_requests=cfg.get("canary_requests"), control=control_reader(params, wallclock))
+                       canary_requests=cfg.get("canary_requests"), control=control_reader(params, wallclock),
+                       # too few requests while R still reaches back before the window is not yet "no data"
+                       requests_warmup=duration_seconds(cfg["rate_range"]))
     result["url"] = params["url"]
     result["rate_range"] = cfg["rate_range"]
     if params.get("report_path"):

@@ -247,6 +247,9 @@ options:
         (the histogram's C(_count), counted as the default queries count); fewer make the probe V(no_data), never green, and
         O(on_no_data) / O(no_data_limit) decide. The canary's traffic ramp sets it at its low-share steps
         (C(CANARY_MIN_REQUESTS)). V(0), the default, turns the minimum off (no extra query).
+      - In the first rate range of the window, a probe whose only lack is too few requests is still V(no_data)
+        but does not count towards O(no_data_limit). The range reaches back before the window, when the canary
+        had a smaller share or none (a step after the dark step). The report marks such a probe C(warmup).
     type: int
     default: 0
     version_added: 0.2.0

@@ -170,6 +170,38 @@ def test_min_canary_requests_makes_a_quiet_step_no_data_never_green(tmp_path):
     assert out["verdict"] == "green"
 
 
+class RisingClient(Client):
+    """A step after the dark step: the canary's requests over R grow from 0 as the range leaves the
+    time before the step behind (``per_probe`` more at each request-count query)."""
+
+    def __init__(self, per_probe, start=0.0):
+        super().__init__()
+        self.count, self.per_probe = start, per_probe
+
+    def query(self, promql):
+        if promql == "REQ":
+            got, self.count = self.count, self.count + self.per_probe
+            return R.ok([got])
+        return super().query(promql)
+
+
+def test_too_few_requests_in_the_first_rate_range_is_a_warmup_not_a_failure(tmp_path):
+    # probes at 0, 2, 4 ... with requests 0, 10, 20, 30: probes 0 and 1 are too few; inside the warm-up
+    # (R = 4 s) they stay no_data but do not reach no_data_limit=2, and the window ends green
+    out, _clock = run(tmp_path, window=8, client=RisingClient(10.0), min_canary_requests=20, canary_requests="REQ",
+                      requests_warmup=4.0)
+    assert out["verdict"] == "green", out["reason"]
+    assert [p["status"] for p in out["probes"]] == ["no_data", "no_data", "green", "green", "green"]
+    assert [p.get("warmup", False) for p in out["probes"][:3]] == [True, True, False]
+    # the control: the same run without a warm-up is red at probe 1 (two consecutive no_data)
+    out, _clock = run(tmp_path, window=8, client=RisingClient(10.0), min_canary_requests=20, canary_requests="REQ")
+    assert out["verdict"] == "red" and len(out["probes"]) == 2
+    # after the warm-up, too few is no data again: 2 probes at the limit
+    out, _clock = run(tmp_path, window=12, client=Client(requests=3.0), min_canary_requests=20, canary_requests="REQ",
+                      requests_warmup=4.0)
+    assert out["verdict"] == "red" and [p.get("warmup", False) for p in out["probes"]] == [True, True, False, False]
+
+
 def test_min_canary_requests_validated_and_query_built():
     base = {k: v.get("default") for k, v in sw.argument_spec().items()}
     base.update(url="http://p:9090", window=300, interval=30, selector='instance="a:8080"')
