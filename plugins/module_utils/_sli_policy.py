@@ -210,13 +210,14 @@ class WatchPolicy:
             if res.kind == "error":
                 errors["requests"] = res.text
                 failed.append(({"name": "requests", "query": "(request count)"}, res))
-            elif res.kind != "ok":
-                nodata.append(({"name": "requests"}, "nan" if res.kind == "nan" else "empty"))
             else:
-                counted = json_value(max(res.values))
-                if not max(res.values) >= self.min_canary_requests:
+                # no series under the request selector (a new process that has served only health
+                # checks, left out by requests_selector) is 0 requests
+                count = max(res.values) if res.kind == "ok" else 0
+                counted = json_value(count)
+                if not count >= self.min_canary_requests:
                     nodata.append(({"name": "requests: %s < min_canary_requests %s" % (
-                        fmt_value(max(res.values)), self.min_canary_requests)}, "few"))
+                        fmt_value(count), self.min_canary_requests)}, "few"))
         if breaches:
             status = "red"
         elif failed:
@@ -301,7 +302,7 @@ class WatchPolicy:
                     failed.append(({"name": key, "query": query}, res))
                 elif status in ("empty", "nan"):
                     nodata.append("%s returned %s" % (key, "NaN" if status == "nan" else "an empty vector"))
-        counted = {}
+        counted, few = {}, []
         for side, key in (("canary", "requests"), ("baseline", "baseline/requests")):
             res = requests.get(side) or PromResult.error("no result", "internal")
             query = (rel.get("requests") or {}).get(side, "(request count)")
@@ -309,14 +310,14 @@ class WatchPolicy:
                 errors[key] = res.text
                 failed.append(({"name": key, "query": query}, res))
                 counted[side] = None
-            elif res.kind != "ok":
-                counted[side] = None
-                nodata.append("%s returned %s" % (key, "NaN" if res.kind == "nan" else "an empty vector"))
             else:
-                count = max(res.values)
+                # no series under the request selector is 0 requests (see observe)
+                count = max(res.values) if res.kind == "ok" else 0
                 counted[side] = json_value(count)
                 if not count >= rel["min_requests"]:
-                    nodata.append("%s: %s requests < min_requests %s" % (side, fmt_value(count), rel["min_requests"]))
+                    few.append("%s: %s requests < min_requests %s" % (side, fmt_value(count), rel["min_requests"]))
+        only_few = bool(few) and not nodata
+        nodata += few
         compared = {}
         if failed:
             status = "error"
@@ -336,6 +337,9 @@ class WatchPolicy:
             return probe
         self.consecutive_errors = 0
         if status == "no_data":
+            if only_few and elapsed < self.requests_warmup:
+                probe["warmup"] = True     # as in observe: R still reaches back before the window
+                return probe
             self._on_no_data("; ".join(nodata), when)
             return probe
         self.consecutive_no_data = 0

@@ -219,6 +219,8 @@ options:
       - Relative gate. Requests each side must have served over the rate range of a probe
         (the histogram's C(_count), counted as the default queries count). Fewer on either side make the probe
         V(no_data), never green. V(0) turns the minimum off.
+      - As with O(min_canary_requests), too few requests in the window's first rate range is a warm-up, not a
+        strike towards O(no_data_limit); no series under O(requests_selector) is 0 requests.
     type: int
     default: 50
     version_added: 0.1.0

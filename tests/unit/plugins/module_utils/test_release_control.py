@@ -202,6 +202,21 @@ def test_too_few_requests_in_the_first_rate_range_is_a_warmup_not_a_failure(tmp_
     assert out["verdict"] == "red" and [p.get("warmup", False) for p in out["probes"]] == [True, True, False, False]
 
 
+class NoUserSeries(Client):
+    """A new process that has served only health checks: nothing under the request selector."""
+
+    def query(self, promql):
+        return R.empty() if promql == "REQ" else super().query(promql)
+
+
+def test_no_series_under_the_request_selector_is_zero_requests(tmp_path):
+    out, _clock = run(tmp_path, window=8, client=NoUserSeries(), min_canary_requests=20, canary_requests="REQ",
+                      requests_warmup=4.0)
+    assert out["verdict"] == "red" and "requests: 0 < min_canary_requests 20" in out["reason"]
+    assert [p["requests"] for p in out["probes"]] == [{"canary": 0}] * 4
+    assert [p.get("warmup", False) for p in out["probes"]] == [True, True, False, False]
+
+
 def test_min_canary_requests_validated_and_query_built():
     base = {k: v.get("default") for k, v in sw.argument_spec().items()}
     base.update(url="http://p:9090", window=300, interval=30, selector='instance="a:8080"')
