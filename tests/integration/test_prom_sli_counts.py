@@ -67,8 +67,8 @@ def test_first_errors_of_a_new_5xx_series_count():
 def test_health_checks_are_not_the_minimum_requests():
     """HAProxy's health checks are requests too: with only them (2/s on the health path, an LB pair's
     checks every second), a probe must not count as served traffic. prom_sli_watch through Ansible,
-    min_canary_requests=5 over a 6 s range: no data (red after no_data_limit) with the role's
-    requests_selector, green without it (the control)."""
+    min_canary_requests=5 over a 6 s range: no data with the role's requests_selector (after the
+    warm-up of the first range, red at no_data_limit), green without it (the control)."""
     workdir = tempfile.mkdtemp(prefix="veza-prom-health-")
     stand_in = prom = gen = None
     try:
@@ -77,7 +77,8 @@ def test_health_checks_are_not_the_minimum_requests():
         gen = LoadGen("http://%s/api/v1/health" % stand_in.address, rate=2, duration=90, clients=1,
                       sticky_share=0, keepalive_share=1).start()
         time.sleep(2 * 6 + 2)
-        args = {"url": prom.url, "selector": 'instance="%s"' % stand_in.address, "window": 4, "interval": 2,
+        # window 12 s: past the warm-up of the first rate range (6 s), too few requests is no data
+        args = {"url": prom.url, "selector": 'instance="%s"' % stand_in.address, "window": 12, "interval": 2,
                 "min_window": 0, "scrape_interval": 1, "rate_range": "6s", "min_canary_requests": 5,
                 "fail_on_red": False}
         counted = ansible_run.module("veza.infra.prom_sli_watch", args)
@@ -87,8 +88,10 @@ def test_health_checks_are_not_the_minimum_requests():
             counted["verdict"], [p.get("requests") for p in counted["probes"]],
             narrowed["verdict"], [p.get("requests") for p in narrowed["probes"]]))
         assert counted["verdict"] == "green", counted["reason"]
-        assert narrowed["verdict"] == "red" and "no data" in narrowed["reason"], narrowed["reason"]
-        assert "min_canary_requests" in narrowed["reason"] or "requests" in narrowed["reason"]
+        assert narrowed["verdict"] == "red", narrowed["reason"]
+        assert "no data for 2 consecutive probes" in narrowed["reason"] and "requests: 0 < min_canary_requests 5" \
+            in narrowed["reason"], narrowed["reason"]
+        assert [p.get("warmup", False) for p in narrowed["probes"]] == [True] * 3 + [False] * 2
     finally:
         for part, step in ((gen, "stop"), (prom, "cleanup"), (stand_in, "stop")):
             if part is not None:
