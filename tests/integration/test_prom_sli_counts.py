@@ -16,6 +16,7 @@ error_rate query must be above 0; the plain rate() ratio of the same moments is 
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import time
@@ -30,14 +31,27 @@ HIST = "veza_gin_http_request_duration_seconds"
 RANGE = "8s"
 
 
-def test_first_errors_of_a_new_5xx_series_count():
+@contextlib.contextmanager
+def stand_in_under_load(path, rate, duration):
+    """The veza-api stand-in, a real Prometheus scraping it every second, and ``rate`` req/s on
+    ``path`` (one keep-alive client); all stopped and removed on the way out."""
     workdir = tempfile.mkdtemp(prefix="veza-prom-counts-")
     stand_in = prom = gen = None
     try:
         stand_in = StandIn(workdir)
         prom = Prometheus([stand_in.address], workdir)
-        gen = LoadGen("http://%s/api/v1/tracks" % stand_in.address, rate=3, duration=60, clients=1,
+        gen = LoadGen("http://%s%s" % (stand_in.address, path), rate=rate, duration=duration, clients=1,
                       sticky_share=0, keepalive_share=1).start()
+        yield stand_in, prom
+    finally:
+        for part, step in ((gen, "stop"), (prom, "cleanup"), (stand_in, "stop")):
+            if part is not None:
+                getattr(part, step)()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_first_errors_of_a_new_5xx_series_count():
+    with stand_in_under_load("/api/v1/tracks", rate=3, duration=60) as (stand_in, prom):
         sel = 'instance="%s"' % stand_in.address
         p95, err = (s["query"] for s in default_slis(HIST, sel, 0.5, 0.005, RANGE))
         control = ('(sum(rate(%s_count{%s,status=~"5.."}[%s])) or vector(0)) / sum(rate(%s_count{%s}[%s]))'
@@ -57,11 +71,6 @@ def test_first_errors_of_a_new_5xx_series_count():
         assert seen, "no 503 reached Prometheus in 8 s at 3 req/s and 30 %% errors: %r" % polls
         assert all(p[1] and p[1] > 0.005 for p in seen), seen
         assert all(p[3] is not None and p[3] < 0.5 for p in polls)     # p95 from the same counts
-    finally:
-        for part, step in ((gen, "stop"), (prom, "cleanup"), (stand_in, "stop")):
-            if part is not None:
-                getattr(part, step)()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_health_checks_are_not_the_minimum_requests():
@@ -69,13 +78,7 @@ def test_health_checks_are_not_the_minimum_requests():
     checks every second), a probe must not count as served traffic. prom_sli_watch through Ansible,
     min_canary_requests=5 over a 6 s range: no data with the role's requests_selector (after the
     warm-up of the first range, red at no_data_limit), green without it (the control)."""
-    workdir = tempfile.mkdtemp(prefix="veza-prom-health-")
-    stand_in = prom = gen = None
-    try:
-        stand_in = StandIn(workdir)
-        prom = Prometheus([stand_in.address], workdir)
-        gen = LoadGen("http://%s/api/v1/health" % stand_in.address, rate=2, duration=90, clients=1,
-                      sticky_share=0, keepalive_share=1).start()
+    with stand_in_under_load("/api/v1/health", rate=2, duration=90) as (stand_in, prom):
         time.sleep(2 * 6 + 2)
         # window 12 s: past the warm-up of the first rate range (6 s), too few requests is no data
         args = {"url": prom.url, "selector": 'instance="%s"' % stand_in.address, "window": 12, "interval": 2,
@@ -92,8 +95,3 @@ def test_health_checks_are_not_the_minimum_requests():
         assert "no data for 2 consecutive probes" in narrowed["reason"] and "requests: 0 < min_canary_requests 5" \
             in narrowed["reason"], narrowed["reason"]
         assert [p.get("warmup", False) for p in narrowed["probes"]] == [True] * 3 + [False] * 2
-    finally:
-        for part, step in ((gen, "stop"), (prom, "cleanup"), (stand_in, "stop")):
-            if part is not None:
-                getattr(part, step)()
-        shutil.rmtree(workdir, ignore_errors=True)
