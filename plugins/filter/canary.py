@@ -23,7 +23,8 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.utils.helpers import pct_to_int
 
 from ansible_collections.veza.infra.plugins.module_utils._ramp import DARK, RampError, fmt_share, ramp_plan
-from ansible_collections.veza.infra.plugins.module_utils._sli_watch import PromSliConfigError, normalize_selector
+from ansible_collections.veza.infra.plugins.module_utils._sli_watch import (
+    REQUESTS_SELECTOR_EXAMPLE, PromSliConfigError, normalize_selector, string_literal)
 
 MIB = 1048576
 
@@ -553,13 +554,13 @@ def ramp_checks(knobs, health_path="/api/v1/health"):
     raw_sel = to_text(k.get("requests_selector") or "").strip()
     if raw_sel == "auto":
         # HAProxy's health checks ask the node's health path; they are not users' requests
-        raw_sel = 'path!="%s"' % to_text(health_path).replace("\\", "\\\\").replace('"', '\\"')
+        raw_sel = 'path!="%s"' % string_literal(to_text(health_path))
     try:
-        req_sel = normalize_selector(raw_sel)
+        req_sel = normalize_selector(raw_sel, "SLI_REQUESTS_SELECTOR (canary_sli_requests_selector)",
+                                     REQUESTS_SELECTOR_EXAMPLE)
     except PromSliConfigError as exc:
-        return dict(out, ok=False, msg="SLI_REQUESTS_SELECTOR (canary_sli_requests_selector): %s; e.g. "
-                                       "path!=\"/api/v1/health\" leaves the health checks out of the request counts"
-                                       % str(exc).split(": ", 1)[-1])
+        return dict(out, ok=False, msg="%s; the default, auto, leaves the health checks out of the request counts"
+                                       % exc)
     summary = ", ".join("%s%s" % (s["label"], "" if s["dark"] else " %% for %d s" % s["window"]) for s in plan)
     return dict(out, plan=plan, smoke_paths=paths, min_requests=mreq, requests_selector=req_sel, summary=summary,
                 dark=bool(plan and plan[0]["share"] == 0 and plan[0]["label"] == DARK),

@@ -250,11 +250,9 @@ class WatchPolicy:
             return probe
         self.consecutive_errors = 0
         if nodata:
-            if elapsed < self.requests_warmup and all(k == "few" for _s, k in nodata):
-                probe["warmup"] = True     # kept and counted as no_data, not towards no_data_limit
-                return probe
-            self._on_no_data(", ".join(s["name"] if k == "few" else "%s returned %s" % (
-                s["name"], "NaN" if k == "nan" else "an empty vector") for s, k in nodata), when)
+            what = ", ".join(s["name"] if k == "few" else "%s returned %s" % (
+                s["name"], "NaN" if k == "nan" else "an empty vector") for s, k in nodata)
+            self._on_no_data(what, when, probe, all(k == "few" for _s, k in nodata))
             return probe
         self.consecutive_no_data = 0
         return probe
@@ -273,7 +271,13 @@ class WatchPolicy:
                          "last %s: SLI %s: %s" % (self.consecutive_errors, self.error_limit, when,
                                                   sli["name"], res.text))
 
-    def _on_no_data(self, what, when):
+    def _on_no_data(self, what, when, probe, only_few):
+        """A no_data probe. Too few requests and nothing else (``only_few``) within the first
+        ``requests_warmup`` seconds is a warm-up: kept and counted as no_data, marked, not towards
+        no_data_limit, since the rate range still reaches back before the window."""
+        if only_few and probe["elapsed"] < self.requests_warmup:
+            probe["warmup"] = True
+            return
         self.consecutive_no_data += 1
         if self.on_no_data == "fail" and self.consecutive_no_data >= self.no_data_limit:
             self._decide("red", "no data for %d consecutive probes (no_data_limit=%d, on_no_data=fail), "
@@ -337,10 +341,7 @@ class WatchPolicy:
             return probe
         self.consecutive_errors = 0
         if status == "no_data":
-            if only_few and elapsed < self.requests_warmup:
-                probe["warmup"] = True     # as in observe: R still reaches back before the window
-                return probe
-            self._on_no_data("; ".join(nodata), when)
+            self._on_no_data("; ".join(nodata), when, probe, only_few)
             return probe
         self.consecutive_no_data = 0
         if status == "red":

@@ -99,17 +99,19 @@ _SELECTOR_RE = re.compile(r"^(?:%s(?:,%s)*,?\s*)?$" % (_MATCHER, _MATCHER))
 _DURATION_RE = re.compile(r"^(?:[0-9]+(?:ms|s|m|h|d|w|y))+$")
 _SLI_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 METRIC_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+REQUESTS_SELECTOR_EXAMPLE = 'path!="/api/v1/health"'
 
 
-def normalize_selector(selector):
-    """Return the label matchers of ``selector`` without braces; raise on anything else."""
+def normalize_selector(selector, field="selector", example='instance="backend-api-2:8080"'):
+    """Return the label matchers of ``selector`` without braces; raise on anything else, naming
+    ``field`` and showing ``example``."""
     sel = (selector or "").strip()
     if sel.startswith("{") and sel.endswith("}"):
         sel = sel[1:-1].strip()
     if not _SELECTOR_RE.match(sel):
         raise PromSliConfigError(
-            "selector: expected PromQL label matchers such as 'instance=\"backend-api-2:8080\"' "
-            "(comma-separated, values in double quotes, no metric name), got %r" % selector)
+            "%s: expected PromQL label matchers such as '%s' "
+            "(comma-separated, values in double quotes, no metric name), got %r" % (field, example, selector))
     return sel.rstrip().rstrip(",").strip()
 
 
@@ -147,10 +149,10 @@ def counts_over(series, rate_range, history):
     of them: a build with 20 % 5xx read 0 %. A series without a sample in the R before R, on a target
     (same ``instance``) that had samples there, was born inside R and counted from 0, so its current
     value is its count. Every other series counts by ``increase()`` (as before: one with two samples
-    in R), which handles the counter resets of a restart. A failed scrape (a staleness marker) does not make an old series look new, since
-    the range before R still holds its samples; and a Prometheus with no history of the target (just
-    started, or a target just added) is not read as "every series is new", which would count each
-    series since its process started."""
+    in R), which handles the counter resets of a restart. A failed scrape (a staleness marker) does
+    not make an old series look new, since the range before R still holds its samples; and a
+    Prometheus with no history of the target (just started, or a target just added) is not read as
+    "every series is new", which would count each series since its process started."""
     before = "present_over_time({s}[{r}] offset {r})"
     born = "(({s} unless {b}) and on(instance) {h})".format(
         s=series, b=before.format(s=series, r=rate_range), h=before.format(s=history, r=rate_range))
@@ -171,7 +173,7 @@ def default_slis(histogram, selector, p95_threshold, error_rate_threshold, rate_
            % (counts_over("%s_count%s" % (histogram, sel_5xx), rate_range, history),
               counts_over(history, rate_range, history)))
     # what a message shows instead of the (long) query; the report keeps the query itself
-    summary = "%%s of %s%s over %s (counts_over; the PromQL is in the report)" % (histogram, sel, rate_range)
+    summary = "%%s of %s%s over %s (the PromQL is in the report)" % (histogram, sel, rate_range)
     return [
         {"name": "p95_latency", "query": p95, "max": p95_threshold, "min": None,
          "summary": summary % "p95 latency"},
@@ -189,10 +191,14 @@ def requests_query(histogram, selector, rate_range, requests_selector=""):
                                    rate_range, history)
 
 
+def string_literal(value):
+    """``value`` inside a PromQL double-quoted string (Go string escaping)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def _regex_literal(value):
     """``value`` as a literal inside a PromQL ``=~"..."`` (RE2, then Go string escaping)."""
-    escaped = re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", value)
-    return escaped.replace("\\", "\\\\").replace('"', '\\"')
+    return string_literal(re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", value))
 
 
 def instances_selector(label, values):
@@ -229,10 +235,7 @@ def validate_relative(p, histogram, rate_range, p95_threshold, error_rate_thresh
         if not isinstance(p["baseline_selector"], str):
             raise PromSliConfigError("baseline_selector: PromQL label matchers as a string, got %r"
                                      % (p["baseline_selector"],))
-        try:
-            selector = normalize_selector(p["baseline_selector"])
-        except PromSliConfigError as exc:
-            raise PromSliConfigError("baseline_" + str(exc)) from None
+        selector = normalize_selector(p["baseline_selector"], "baseline_selector")
         if not selector:
             raise PromSliConfigError("baseline_selector: empty; give the matchers of the servers still on "
                                      "the old binary, e.g. instance=~\"backend-api-(1|3):8080\"")
@@ -323,11 +326,8 @@ def validate_params(params):
     if p.get("control_file") and not p.get("control_run_id"):
         raise PromSliConfigError("control_run_id: required with control_file (the run whose controls apply; a "
                                  "control of another run is ignored)")
-    try:
-        req_sel = normalize_selector(p.get("requests_selector") or "")
-    except PromSliConfigError as exc:
-        raise PromSliConfigError("requests_" + str(exc).replace(
-            "got", "e.g. path!=\"/api/v1/health\" to leave the health checks out of the request counts; got", 1)) from None
+    # e.g. every path but the health path: HAProxy's health checks are requests too
+    req_sel = normalize_selector(p.get("requests_selector") or "", "requests_selector", REQUESTS_SELECTOR_EXAMPLE)
     if p.get("slis"):
         slis = validate_slis(p["slis"])
     else:
